@@ -1,0 +1,202 @@
+"""One env-driven settings module. Every variable read here is listed in the README."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envstr(name: str, default: str = "") -> str:
+    """A setting from the environment, or from the file named by `<NAME>_FILE`."""
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        return Path(file_path).read_text().strip()
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def envint(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in envstr(name, default).split(",") if item.strip()]
+
+
+DATA_DIR = Path(envstr("PLAYGROUND_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+
+
+def generated_secret(name: str, make) -> str:
+    """Development secrets are generated once into DATA_DIR (git-ignored) and reused."""
+    path = DATA_DIR / "secrets" / name
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+DEBUG = envbool("PLAYGROUND_DEBUG", True)
+SECRET_KEY = envstr("PLAYGROUND_SECRET_KEY") or generated_secret(
+    "secret_key", lambda: secrets.token_urlsafe(50)
+)
+# Newest first. API keys are encrypted with the first and decrypted with any (MultiFernet).
+ENCRYPTION_KEYS = envlist("PLAYGROUND_ENCRYPTION_KEYS") or [
+    generated_secret("encryption_key", _fernet_key)
+]
+
+ALLOWED_HOSTS = envlist("PLAYGROUND_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("PLAYGROUND_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_tasks",
+    "template_partials",
+    "playground.accounts",
+    "playground.providers",
+    "playground.jobs",
+    "playground.gallery",
+    "playground.studio",
+    "playground.fakegateway",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "playground.urls"
+WSGI_APPLICATION = "playground.wsgi.application"
+ASGI_APPLICATION = "playground.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+            "builtins": ["django_htmx.templatetags.django_htmx"],
+        },
+    }
+]
+
+DATABASE_URL = envstr("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "playground.sqlite3",
+            "OPTIONS": {
+                # Measured: without IMMEDIATE and a busy timeout, concurrent writers from the
+                # run executor see "database is locked". WAL lets readers proceed meanwhile.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
+                ),
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "studio:generate"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("PLAYGROUND_TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+MEDIA_ROOT = Path(envstr("PLAYGROUND_MEDIA_ROOT", str(DATA_DIR / "media")))
+# Media is never served as static files: every image goes through a permission-checked view.
+MEDIA_URL = "/media-not-public/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Run execution (django-tasks). The embedded default runs many upstream calls at once in the
+# web process; set PLAYGROUND_TASKS_BACKEND to another django-tasks backend for a worker fleet.
+TASKS = {
+    "default": {
+        "BACKEND": envstr("PLAYGROUND_TASKS_BACKEND", "playground.jobs.backends.EmbeddedBackend"),
+        "OPTIONS": {"max_workers": envint("PLAYGROUND_MAX_CONCURRENT_RUNS", 128)},
+    }
+}
+# A running run whose heartbeat is older than this is no longer worked on: it ends interrupted.
+RUN_STALE_SECONDS = envint("PLAYGROUND_RUN_STALE_SECONDS", 30)
+RUN_HEARTBEAT_SECONDS = envint("PLAYGROUND_RUN_HEARTBEAT_SECONDS", 5)
+
+# Limits for images received from upstreams (b64 or downloaded URLs).
+MAX_IMAGE_BYTES = envint("PLAYGROUND_MAX_IMAGE_BYTES", 64 * 1024 * 1024)
+MAX_IMAGE_PIXELS = envint("PLAYGROUND_MAX_IMAGE_PIXELS", 8192 * 8192)
+FETCH_TIMEOUT_SECONDS = envint("PLAYGROUND_FETCH_TIMEOUT", 60)
+MODELS_CACHE_SECONDS = envint("PLAYGROUND_MODELS_CACHE_SECONDS", 3600)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("PLAYGROUND_LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}

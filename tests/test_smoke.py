@@ -1,0 +1,2 @@
+def test_it_imports_settings(settings):
+    assert settings.TASKS["default"]["BACKEND"]
