@@ -1,0 +1,200 @@
+"""The one HTTP client for a gateway's images API.
+
+Every way a call can fail leaves this module as an `UpstreamError` whose texts have the API key
+removed, so callers can store and show errors without thinking about secrets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from .errors import UpstreamError
+from .requests import normalize_base_url
+from .responses import parse_error_response, parse_images_response, parse_models_response
+from .types import UpstreamResult
+
+T = TypeVar("T")
+
+USER_AGENT = "image-playground/0.1"
+# Error pages are small; past this we keep what we have and stop reading.
+MAX_ERROR_BODY_BYTES = 1024 * 1024
+
+
+class UpstreamClient:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None,
+        *,
+        timeout: float = 150.0,
+        transport: httpx.BaseTransport | None = None,
+        max_response_bytes: int = 256 * 1024 * 1024,
+        max_image_bytes: int | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+        self.max_image_bytes = max_image_bytes
+        # Keys are pasted by people; a stray newline must not become a header error.
+        self._api_key = (api_key or "").strip() or None
+        self._secrets = [s for s in (api_key, self._api_key) if s]
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        self._key_unsendable = bool(self._api_key) and not _header_safe(self._api_key)
+        if self._api_key and not self._key_unsendable:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        self._http = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    # --- endpoints ----------------------------------------------------------------------------
+
+    def generate(self, body: dict[str, Any]) -> UpstreamResult:
+        return self._images("images/generations", json=body)
+
+    def edit_json(self, body: dict[str, Any]) -> UpstreamResult:
+        return self._images("images/edits", json=body)
+
+    def edit_multipart(self, data: dict[str, str], files: list[Any]) -> UpstreamResult:
+        return self._images("images/edits", data=data, files=files)
+
+    def list_models(self) -> list[str]:
+        return self._call("GET", "models", parse_models_response)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> UpstreamClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _images(self, path: str, **request: Any) -> UpstreamResult:
+        result = self._call("POST", path, self._parse_images, **request)
+        for image in result.images:
+            if image.url and image.url.startswith("/"):
+                image.url = urljoin(self.base_url, image.url)
+        return result
+
+    def _parse_images(self, content: bytes) -> UpstreamResult:
+        return parse_images_response(content, max_image_bytes=self.max_image_bytes)
+
+    def _call(self, method: str, path: str, parse: Callable[[bytes], T], **request: Any) -> T:
+        try:
+            return self._send(method, path, parse, **request)
+        except UpstreamError as exc:
+            error = exc
+        # Raised outside the except block so the unredacted original is not chained to it.
+        raise error.redacted(self._secrets)
+
+    def _send(self, method: str, path: str, parse: Callable[[bytes], T], **request: Any) -> T:
+        """Send one request and parse its 2xx body; anything else raises UpstreamError."""
+        if self._key_unsendable:
+            raise UpstreamError(
+                "auth", "The API key contains characters that cannot be sent in an HTTP header"
+            )
+        url = f"{self.base_url}/{path}"
+        # The provider's timeout is the budget for the whole call, not per network read.
+        deadline = time.monotonic() + self.timeout + min(5.0, self.timeout * 0.1)
+        with (
+            self._translate_transport_errors(),
+            self._http.stream(method, url, **request) as response,
+        ):
+            if not response.is_success:
+                content = self._read(response, deadline, MAX_ERROR_BODY_BYTES, truncate=True)
+                raise parse_error_response(response.status_code, response.headers, content)
+            content = self._read(response, deadline, self.max_response_bytes)
+        try:
+            return parse(content)
+        except UpstreamError as exc:
+            exc.status = exc.status or response.status_code
+            raise
+
+    def _read(
+        self, response: httpx.Response, deadline: float, limit: int, *, truncate: bool = False
+    ) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if not truncate and declared.isdigit() and int(declared) > limit:
+            raise self._too_large(limit, response.status_code)
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            if time.monotonic() > deadline:
+                raise UpstreamError(
+                    "timeout",
+                    f"The answer took longer than the {self.timeout:g} s allowed",
+                    status=response.status_code,
+                )
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    break
+                raise self._too_large(limit, response.status_code)
+        return b"".join(chunks)[:limit]
+
+    @staticmethod
+    def _too_large(limit: int, status: int) -> UpstreamError:
+        return UpstreamError(
+            "too_large", f"The answer is larger than {limit} bytes; stopped reading", status=status
+        )
+
+    @contextmanager
+    def _translate_transport_errors(self) -> Iterator[None]:
+        host = urlsplit(self.base_url).netloc
+        try:
+            yield
+        except httpx.ConnectTimeout:
+            raise UpstreamError(
+                "timeout", f"Connecting to {host} timed out after {min(10.0, self.timeout):g} s"
+            ) from None
+        except httpx.ConnectError as exc:
+            raise UpstreamError(
+                "connection", f"Could not connect to {host}: {_reason(exc)}"
+            ) from None
+        except httpx.WriteTimeout:
+            raise UpstreamError(
+                "timeout", f"Sending the request to {host} took longer than {self.timeout:g} s"
+            ) from None
+        except httpx.PoolTimeout:
+            raise UpstreamError(
+                "timeout", f"No free connection to {host} within {self.timeout:g} s"
+            ) from None
+        except httpx.ReadTimeout:
+            raise UpstreamError(
+                "timeout", f"{host} did not answer within {self.timeout:g} s"
+            ) from None
+        except (httpx.RemoteProtocolError, httpx.DecodingError) as exc:
+            raise UpstreamError(
+                "bad_response",
+                f"The answer from {host} was cut off or malformed: {_reason(exc)}",
+            ) from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                "connection", f"The connection to {host} failed: {_reason(exc)}"
+            ) from None
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _header_safe(value: str) -> bool:
+    return value.isascii() and value.isprintable()
