@@ -112,7 +112,10 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "builtins": ["django_htmx.templatetags.django_htmx"],
+            "builtins": [
+                "django_htmx.templatetags.django_htmx",
+                "template_partials.templatetags.partials",
+            ],
         },
     }
 ]
@@ -135,6 +138,8 @@ else:
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
                 ),
             },
+            # Tests use a file too: worker threads then see the same database with real locking.
+            "TEST": {"NAME": str(DATA_DIR / "test-playground.sqlite3")},
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -155,6 +160,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(envstr("PLAYGROUND_MEDIA_ROOT", str(DATA_DIR / "media")))
 # Media is never served as static files: every image goes through a permission-checked view.
 MEDIA_URL = "/media-not-public/"
@@ -200,3 +207,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("PLAYGROUND_LOG_LEVEL", "INFO")},
     "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
+
+# The offline Demo gateway (the fake gateway mounted at /demo-gateway) for newcomers without keys.
+DEMO_GATEWAY = envbool("PLAYGROUND_DEMO_GATEWAY", True)
+# Threads serving web requests in `manage.py serve`.
+WEB_THREADS = envint("PLAYGROUND_WEB_THREADS", 32)

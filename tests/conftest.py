@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from PIL import Image as PILImage
+
+CANARY_KEY = "sk-canary-4f1d2c9e8b7a6d5c4b3a2f1e0d9c8b7a6"
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.RUN_HEARTBEAT_SECONDS = 1
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("alice", password="alice-pass-123")
+
+
+@pytest.fixture
+def outsider(db):
+    return get_user_model().objects.create_user("mallory", password="mallory-pass-123")
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user(
+        "stella", password="stella-pass-123", is_staff=True, is_superuser=True
+    )
+
+
+@pytest.fixture
+def owner_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture(scope="session")
+def fake_server():
+    from playground.fakegateway.server import FakeGatewayServer
+
+    with FakeGatewayServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fake(fake_server):
+    fake_server.app.reset()
+    yield fake_server
+    fake_server.app.reset()
+
+
+@pytest.fixture
+def provider(db, fake):
+    from playground.providers.models import Provider
+
+    return Provider.objects.create(
+        name="Fake OpenAI", base_url=fake.base_url("openai"), is_local=True, timeout=30
+    )
+
+
+@pytest.fixture
+def owner_key(owner, provider):
+    from playground.providers.models import ApiKey
+
+    key = ApiKey(user=owner, provider=provider, label="test")
+    key.set_secret(CANARY_KEY)
+    key.save()
+    return key
+
+
+def png_bytes(size=(64, 48), color=(200, 40, 40), fmt="PNG") -> bytes:
+    out = io.BytesIO()
+    PILImage.new("RGB", size, color).save(out, fmt)
+    return out.getvalue()
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")

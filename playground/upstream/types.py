@@ -16,7 +16,7 @@ class ResultImage:
 
 @dataclass
 class PartialImage:
-    """A partial frame from a streaming response (`partial_images`); kept for the streaming issue."""
+    """A partial frame of a streaming response (`partial_images`), for the streaming feature."""
 
     index: int
     data: bytes

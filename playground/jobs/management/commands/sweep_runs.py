@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from playground.jobs.models import Run
+
+
+class Command(BaseCommand):
+    help = "End running runs that no process is working on any more (for worker fleets' cron)."
+
+    def handle(self, *args, **options) -> None:
+        swept = Run.objects.sweep_stale()
+        self.stdout.write(f"{swept} run(s) ended as interrupted.")

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from playground.providers.crypto import KeyDecryptionError
+from playground.providers.forms import ApiKeyForm
+from playground.providers.models import ApiKey, Provider
+from playground.upstream.client import UpstreamClient
+from playground.upstream.errors import UpstreamError
+
+MODELS_TIMEOUT = 20
+
+
+def get_provider_or_404(provider_id: int) -> Provider:
+    return get_object_or_404(Provider, pk=provider_id, enabled=True)
+
+
+def get_key_or_404(request: HttpRequest, key_id: int) -> ApiKey:
+    return get_object_or_404(
+        ApiKey.objects.select_related("provider"), pk=key_id, user=request.user
+    )
+
+
+def _rows(request: HttpRequest, forms_by_provider: dict | None = None) -> list[dict]:
+    keys = {k.provider_id: k for k in ApiKey.objects.filter(user=request.user)}
+    forms_by_provider = forms_by_provider or {}
+    return [
+        {
+            "provider": provider,
+            "key": keys.get(provider.pk),
+            "form": forms_by_provider.get(provider.pk) or ApiKeyForm(prefix=f"p{provider.pk}"),
+        }
+        for provider in Provider.objects.filter(enabled=True)
+    ]
+
+
+@login_required
+def keys(request: HttpRequest) -> HttpResponse:
+    return render(request, "providers/keys.html", {"rows": _rows(request)})
+
+
+@login_required
+@require_POST
+def save_key(request: HttpRequest, provider_id: int) -> HttpResponse:
+    provider = get_provider_or_404(provider_id)
+    form = ApiKeyForm(request.POST, prefix=f"p{provider.pk}")
+    if not form.is_valid():
+        rows = _rows(request, {provider.pk: form})
+        return render(request, "providers/keys.html", {"rows": rows}, status=200)
+    key = ApiKey.objects.filter(user=request.user, provider=provider).first()
+    replaced = key is not None
+    key = key or ApiKey(user=request.user, provider=provider)
+    key.provider = provider
+    key.label = form.cleaned_data["label"]
+    key.set_secret(form.cleaned_data["secret"])
+    key.save()
+    verb = "replaced" if replaced else "saved"
+    messages.success(request, f"Key {key.hint} {verb} for {provider.name}.")
+    return redirect("providers:keys")
+
+
+@login_required
+@require_POST
+def delete_key(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_key_or_404(request, key_id)
+    key.delete()
+    messages.success(request, f"Key {key.hint} for {key.provider.name} deleted.")
+    return redirect("providers:keys")
+
+
+def _list_models(provider: Provider, key: ApiKey | None) -> list[str]:
+    secret = key.reveal() if key else None
+    with UpstreamClient(
+        provider.base_url, secret, timeout=min(provider.timeout, MODELS_TIMEOUT)
+    ) as client:
+        return client.list_models()
+
+
+@login_required
+@require_POST
+def test_key(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = get_key_or_404(request, key_id)
+    try:
+        models = _list_models(key.provider, key)
+    except (UpstreamError, KeyDecryptionError) as exc:
+        ok, message = False, str(exc)
+    else:
+        ok, message = True, f"OK — {len(models)} model{'s' if len(models) != 1 else ''} available."
+        key.provider.models_catalogue = models
+        key.provider.models_fetched_at = timezone.now()
+        key.provider.save(update_fields=["models_catalogue", "models_fetched_at"])
+    key.last_tested_at = timezone.now()
+    key.last_test_ok = ok
+    key.last_test_message = message
+    key.save(update_fields=["last_tested_at", "last_test_ok", "last_test_message"])
+    if request.htmx:
+        return render(request, "providers/keys.html#key-test", {"key": key})
+    (messages.success if ok else messages.error)(request, f"{key.provider.name}: {message}")
+    return redirect("providers:keys")
+
+
+@login_required
+def models(request: HttpRequest) -> HttpResponse:
+    """The model catalogue of a provider as a <datalist> fragment (refresh=1 asks the upstream)."""
+    provider_id = request.GET.get("provider") or request.POST.get("provider")
+    error = ""
+    provider = None
+    if provider_id and str(provider_id).isdigit():
+        provider = Provider.objects.filter(pk=provider_id, enabled=True).first()
+    if provider is not None:
+        refresh = request.method == "POST" or not provider.catalogue_is_fresh()
+        key = provider.key_for(request.user)
+        can_ask = key is not None or not provider.requires_key
+        if refresh and can_ask:
+            try:
+                provider.models_catalogue = _list_models(provider, key)
+                provider.models_fetched_at = timezone.now()
+                provider.save(update_fields=["models_catalogue", "models_fetched_at"])
+            except (UpstreamError, KeyDecryptionError) as exc:
+                error = str(exc)
+        elif refresh and not can_ask:
+            error = f"Add a key for {provider.name} to load its models."
+    return render(request, "providers/models.html", {"provider": provider, "error": error})

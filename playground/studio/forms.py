@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.urls import reverse
+from django.utils.html import format_html
+
+from playground.jobs.models import Run
+from playground.providers.models import ApiKey, Provider
+from playground.studio.catalog import custom_size_problem, parse_size, rules_for
+
+NOT_SENT = ("", "Not sent (provider default)")
+SIZE_CHOICES = [
+    NOT_SENT,
+    ("auto", "auto"),
+    ("1024x1024", "1024×1024 (square)"),
+    ("1536x1024", "1536×1024 (landscape)"),
+    ("1024x1536", "1024×1536 (portrait)"),
+    ("256x256", "256×256 (dall-e-2)"),
+    ("512x512", "512×512 (dall-e-2)"),
+    ("1792x1024", "1792×1024 (dall-e-3 landscape)"),
+    ("1024x1792", "1024×1792 (dall-e-3 portrait)"),
+    ("custom", "Custom WxH…"),
+]
+QUALITY_CHOICES = [NOT_SENT] + [(q, q) for q in ("auto", "low", "medium", "high", "standard", "hd")]
+STYLE_CHOICES = [NOT_SENT, ("vivid", "vivid"), ("natural", "natural")]
+RESPONSE_FORMAT_CHOICES = [NOT_SENT, ("url", "url"), ("b64_json", "b64_json")]
+BACKGROUND_CHOICES = [NOT_SENT] + [(b, b) for b in ("auto", "transparent", "opaque")]
+MODERATION_CHOICES = [NOT_SENT, ("auto", "auto"), ("low", "low")]
+OUTPUT_FORMAT_CHOICES = [NOT_SENT, ("png", "png"), ("jpeg", "jpeg"), ("webp", "webp")]
+ASPECT_CHOICES = [NOT_SENT] + [
+    (a, a) for a in ("1:1", "16:9", "9:16", "4:3", "3:4", "4:5", "5:4", "3:2", "2:3", "21:9")
+]
+IMAGE_SIZE_CHOICES = [NOT_SENT, ("1K", "1K"), ("2K", "2K"), ("4K", "4K")]
+
+# Parameter names the form sends upstream when set, in the order they appear.
+UPSTREAM_FIELDS = (
+    "model", "prompt", "n", "size", "quality", "style", "response_format", "background",
+    "moderation", "output_format", "output_compression", "user", "aspect_ratio", "image_size",
+)  # fmt: skip
+FAMILY_ONLY = {
+    "style": "dall-e-3",
+    "background": "the GPT image models",
+    "moderation": "the GPT image models",
+    "output_format": "the GPT image models",
+    "output_compression": "the GPT image models",
+}
+
+
+class GenerateForm(forms.Form):
+    provider = forms.ModelChoiceField(
+        queryset=Provider.objects.none(), label="Provider", empty_label=None
+    )
+    model = forms.CharField(
+        label="Model (model)",
+        max_length=200,
+        widget=forms.TextInput(attrs={"list": "model-options", "autocomplete": "off"}),
+        help_text="Pick from the provider's list or type any model id.",
+    )
+    prompt = forms.CharField(
+        label="Prompt (prompt)", widget=forms.Textarea(attrs={"rows": 4}), strip=True
+    )
+    n = forms.IntegerField(label="Number of images (n)", min_value=1, max_value=10, initial=1)
+    size = forms.ChoiceField(label="Size (size)", choices=SIZE_CHOICES, required=False)
+    custom_size = forms.CharField(
+        label="Custom size (WIDTHxHEIGHT)",
+        required=False,
+        max_length=11,
+        widget=forms.TextInput(attrs={"placeholder": "1536x864"}),
+    )
+    quality = forms.ChoiceField(label="Quality (quality)", choices=QUALITY_CHOICES, required=False)
+    style = forms.ChoiceField(label="Style (style)", choices=STYLE_CHOICES, required=False)
+    response_format = forms.ChoiceField(
+        label="Response format (response_format)", choices=RESPONSE_FORMAT_CHOICES, required=False
+    )
+    background = forms.ChoiceField(
+        label="Background (background)", choices=BACKGROUND_CHOICES, required=False
+    )
+    moderation = forms.ChoiceField(
+        label="Moderation (moderation)", choices=MODERATION_CHOICES, required=False
+    )
+    output_format = forms.ChoiceField(
+        label="Output format (output_format)", choices=OUTPUT_FORMAT_CHOICES, required=False
+    )
+    output_compression = forms.IntegerField(
+        label="Compression % (output_compression)",
+        min_value=0,
+        max_value=100,
+        required=False,
+        help_text="0–100, only with jpeg or webp.",
+    )
+    user = forms.CharField(
+        label="End-user ID (user)", required=False, max_length=256,
+        help_text="Passed to the upstream for abuse monitoring.",
+    )  # fmt: skip
+    aspect_ratio = forms.ChoiceField(
+        label="Aspect ratio (image_config.aspect_ratio)", choices=ASPECT_CHOICES, required=False
+    )
+    image_size = forms.ChoiceField(
+        label="Resolution tier (image_config.image_size)",
+        choices=IMAGE_SIZE_CHOICES,
+        required=False,
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["provider"].queryset = Provider.objects.filter(enabled=True)
+        self.api_key: ApiKey | None = None
+
+    def clean_custom_size(self) -> str:
+        value = self.cleaned_data["custom_size"].strip().lower().replace("×", "x")
+        if value and not parse_size(value):
+            raise forms.ValidationError("Write the size as WIDTHxHEIGHT, for example 1536x864.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        self._check_provider(data)
+        self._resolve_size(data)
+        self._check_model_rules(data)
+        fmt = data.get("output_format")
+        if data.get("output_compression") is not None and fmt not in ("jpeg", "webp"):
+            self.add_error(
+                "output_compression",
+                "Compression applies only to jpeg or webp output; choose one of those formats.",
+            )
+        if data.get("background") == "transparent" and fmt == "jpeg":
+            self.add_error("background", "A transparent background needs png or webp output.")
+        provider = data.get("provider")
+        wants_config = data.get("aspect_ratio") or data.get("image_size")
+        if wants_config and provider and not provider.supports_image_config:
+            self.add_error(
+                "aspect_ratio" if data.get("aspect_ratio") else "image_size",
+                f"{provider.name} is not set up to take image_config.",
+            )
+        return data
+
+    def _check_provider(self, data: dict) -> None:
+        provider = data.get("provider")
+        if provider is None:
+            return
+        self.api_key = provider.key_for(self.user)
+        if provider.requires_key and self.api_key is None:
+            self.add_error(
+                "provider",
+                format_html(
+                    'You have no API key for {}. <a href="{}">Add one on the Keys page</a>.',
+                    provider.name,
+                    reverse("providers:keys"),
+                ),
+            )
+        elif self.api_key is not None and self.api_key.needs_reentry:
+            self.add_error(
+                "provider",
+                f"{provider.name}'s address changed since your key was saved; enter it again.",
+            )
+
+    def _resolve_size(self, data: dict) -> None:
+        if data.get("size") == "custom":
+            if not data.get("custom_size"):
+                self.add_error("custom_size", "Enter the custom size, or pick a preset.")
+            data["size"] = data.get("custom_size", "")
+        elif data.get("custom_size") and not data.get("size"):
+            data["size"] = data["custom_size"]
+
+    def _check_model_rules(self, data: dict) -> None:
+        rules = rules_for(data.get("model", ""))
+        if rules is None:
+            return
+        model = data["model"]
+        prompt = data.get("prompt") or ""
+        if len(prompt) > rules.prompt_max:
+            self.add_error(
+                "prompt",
+                f"{model} takes at most {rules.prompt_max:,} characters; this has {len(prompt):,}.",
+            )
+        if data.get("n") and data["n"] > rules.n_max:
+            self.add_error("n", f"{model} makes at most {rules.n_max} image(s) per request.")
+        size = data.get("size")
+        if size and size not in rules.sizes:
+            parsed = parse_size(size)
+            if rules.custom_sizes and parsed:
+                problem = custom_size_problem(*parsed)
+                if problem:
+                    self.add_error("custom_size" if data.get("custom_size") else "size", problem)
+            else:
+                self.add_error(
+                    "custom_size" if data.get("custom_size") else "size",
+                    f"{model} takes these sizes: {', '.join(rules.sizes)}.",
+                )
+        if data.get("quality") and data["quality"] not in rules.qualities:
+            self.add_error("quality", f"{model} takes quality {', '.join(rules.qualities)}.")
+        for name, who in FAMILY_ONLY.items():
+            value = data.get(name)
+            if value not in (None, "") and name not in rules.params:
+                self.add_error(name, f"Only {who} take {name}; {model} does not.")
+
+    def upstream_params(self) -> dict[str, Any]:
+        """What the user set, and nothing else: the run sends exactly this."""
+        data = self.cleaned_data
+        return {
+            name: data[name]
+            for name in UPSTREAM_FIELDS
+            if data.get(name) is not None and data.get(name) != ""
+        }
+
+    def create_run(self) -> Run:
+        provider = self.cleaned_data["provider"]
+        params = self.upstream_params()
+        form_values = dict(params, provider=provider.pk)
+        if self.cleaned_data.get("custom_size"):
+            form_values["custom_size"] = self.cleaned_data["custom_size"]
+        return Run.objects.create(
+            owner=self.user,
+            provider=provider,
+            provider_name=provider.name,
+            api_key=self.api_key,
+            kind=Run.Kind.GENERATE,
+            model=params.get("model", ""),
+            prompt=params.get("prompt", ""),
+            params=form_values,
+        )
+
+
+def initial_from_run(run: Run) -> dict[str, Any]:
+    """Form values that reproduce a run ("Use these settings")."""
+    initial = {k: v for k, v in run.params.items() if k in GenerateForm.base_fields}
+    size = initial.get("size")
+    if size and size not in dict(SIZE_CHOICES):
+        initial["size"] = "custom"
+        initial["custom_size"] = size
+    return initial
