@@ -210,5 +210,7 @@ LOGGING = {
 
 # The offline Demo gateway (the fake gateway mounted at /demo-gateway) for newcomers without keys.
 DEMO_GATEWAY = envbool("PLAYGROUND_DEMO_GATEWAY", True)
+# Seconds the Demo takes per call, so the live progress of a run can be seen.
+DEMO_LATENCY = float(envstr("PLAYGROUND_DEMO_LATENCY", "2"))
 # Threads serving web requests in `manage.py serve`.
 WEB_THREADS = envint("PLAYGROUND_WEB_THREADS", 32)

@@ -31,10 +31,11 @@ def get_run_or_404(request: HttpRequest, run_id) -> Run:
 def card(request: HttpRequest, run_id) -> HttpResponse:
     """The polled fragment: 286 tells htmx to stop polling once the run has finished."""
     run = get_run_or_404(request, run_id)
-    response = render(request, "jobs/run_card.html", {"run": run})
+    on_run_page = bool(request.GET.get("refresh"))
+    response = render(request, "jobs/run_card.html", {"run": run, "on_run_page": on_run_page})
     if run.is_finished:
         response.status_code = 286
-        if request.GET.get("refresh"):
+        if on_run_page:
             # The run page shows full images and timings: reload it once the run has ended.
             response["HX-Refresh"] = "true"
     return response

@@ -10,7 +10,7 @@ from playground.jobs.models import Run
 from playground.providers.models import ApiKey, Provider
 from playground.studio.catalog import custom_size_problem, parse_size, rules_for
 
-NOT_SENT = ("", "Not sent (provider default)")
+NOT_SENT = ("", "Not sent")
 SIZE_CHOICES = [
     NOT_SENT,
     ("auto", "auto"),
