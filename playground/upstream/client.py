@@ -135,7 +135,7 @@ class UpstreamClient:
             raise self._too_large(limit, response.status_code)
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
+        for chunk in self._body_chunks(response):
             if time.monotonic() > deadline:
                 raise UpstreamError(
                     "timeout",
@@ -149,6 +149,19 @@ class UpstreamClient:
                     break
                 raise self._too_large(limit, response.status_code)
         return b"".join(chunks)[:limit]
+
+    @staticmethod
+    def _body_chunks(response: httpx.Response) -> Iterator[bytes]:
+        # The status line has arrived, so a reset now means the answer was cut off, not that the
+        # upstream could not be reached (a server closing with unread input sends RST, not FIN).
+        try:
+            yield from response.iter_bytes()
+        except httpx.ReadError as exc:
+            raise UpstreamError(
+                "bad_response",
+                f"The answer was cut off or malformed: {_reason(exc)}",
+                status=response.status_code,
+            ) from None
 
     @staticmethod
     def _too_large(limit: int, status: int) -> UpstreamError:
