@@ -162,5 +162,46 @@ def test_it_fills_the_form_from_a_run(owner_client, owner, owner_key):
 def test_it_labels_every_control(owner_client, owner_key):
     html = owner_client.get(reverse("studio:generate")).content.decode()
     for name in GenerateForm.base_fields:
+        if name == "api_key":
+            continue  # shown only when there is a choice to make (see the team key test)
         assert f'for="id_{name}"' in html, name
     assert "Number of images (n)" in html
+
+
+@pytest.fixture
+def team_key(owner, owner_key):
+    from playground.accounts.models import Membership, Team
+    from playground.providers.models import ApiKey
+
+    team = Team.objects.create(name="Studio")
+    Membership.objects.create(team=team, user=owner)
+    key = ApiKey(team=team, provider=owner_key.provider, label="shared")
+    key.set_secret("sk-team-secret-0000000000009999")
+    key.save()
+    return key
+
+
+def test_it_lets_a_member_choose_a_team_key_without_seeing_it(owner_client, owner, team_key):
+    html = owner_client.get(reverse("studio:generate")).content.decode()
+    assert 'for="id_api_key"' in html
+    assert "team Studio key (shared)" in html
+    assert "9999" not in html and "sk-team" not in html
+    keys_page = owner_client.get(reverse("providers:keys")).content.decode()
+    assert "9999" not in keys_page
+    data = form_data(team_key.provider, api_key=team_key.pk, team=team_key.team_id)
+    assert owner_client.post(reverse("studio:generate"), data).status_code == 302
+    run = Run.objects.get()
+    assert run.api_key == team_key and run.team == team_key.team
+
+
+def test_it_refuses_someone_elses_or_a_revoked_key(owner, outsider, team_key):
+    from django.utils import timezone
+
+    form = GenerateForm(form_data(team_key.provider, api_key=team_key.pk), user=outsider)
+    assert not form.is_valid()
+    assert "api_key" in form.errors
+    team_key.revoked_at = timezone.now()
+    team_key.save()
+    form = GenerateForm(form_data(team_key.provider, api_key=team_key.pk), user=owner)
+    assert not form.is_valid()
+    assert "api_key" in form.errors

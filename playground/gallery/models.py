@@ -20,7 +20,9 @@ def image_path(instance: Image, filename: str) -> str:
 
 class ImageQuerySet(models.QuerySet):
     def visible_to(self, user) -> ImageQuerySet:
-        return self.filter(run__owner=user)
+        from playground.jobs.models import Run
+
+        return self.filter(run__in=Run.objects.visible_to(user).values("pk"))
 
 
 class Image(models.Model):

@@ -16,7 +16,10 @@ INTERRUPTED_MESSAGE = (
 
 class RunQuerySet(models.QuerySet):
     def visible_to(self, user) -> RunQuerySet:
-        return self.filter(owner=user)
+        """Own runs, and runs shared with one of the user's teams."""
+        from playground.accounts.models import team_ids
+
+        return self.filter(models.Q(owner=user) | models.Q(team__in=team_ids(user)))
 
     def claim(self, run_id, worker: str) -> bool:
         """Atomically move a queued run to running. Only one worker can ever win this."""
@@ -67,6 +70,10 @@ class Run(models.Model):
         "providers.Provider", on_delete=models.SET_NULL, null=True, related_name="runs"
     )
     provider_name = models.CharField(max_length=100)
+    # Visibility: None is private to the owner; a team shares the run with its members.
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
+    )
     api_key = models.ForeignKey(
         "providers.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs"
     )

@@ -75,21 +75,36 @@ class Provider(models.Model):
         return age < timedelta(seconds=settings.MODELS_CACHE_SECONDS)
 
     def key_for(self, user) -> ApiKey | None:
-        """The key a user's runs on this provider are sent with (their own)."""
-        return self.keys.filter(user=user).first()
+        """The default key for a user's runs here: their own, else one of their teams'."""
+        keys = sorted(self.keys.usable_by(user), key=lambda k: (k.team_id is not None, k.pk))
+        return keys[0] if keys else None
 
 
 class ApiKeyQuerySet(models.QuerySet):
     def usable_by(self, user) -> ApiKeyQuerySet:
-        return self.filter(user=user)
+        """Keys a user may send requests with: their own and their teams' shared ones."""
+        from playground.accounts.models import team_ids
+
+        return self.filter(
+            models.Q(user=user) | models.Q(team__in=team_ids(user)), revoked_at__isnull=True
+        )
 
 
 class ApiKey(models.Model):
     """An API key, encrypted at rest and write-only: only `hint` is ever shown."""
 
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="keys")
+    # Exactly one owner: a user (their own key) or a team (shared with its members, who can
+    # use it but never see it).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        null=True,
+        blank=True,
+    )
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.CASCADE, related_name="api_keys", null=True, blank=True
     )
     label = models.CharField(max_length=100, blank=True)
     ciphertext = models.TextField(editable=False)
@@ -102,12 +117,29 @@ class ApiKey(models.Model):
     last_tested_at = models.DateTimeField(null=True, blank=True)
     last_test_ok = models.BooleanField(null=True)
     last_test_message = models.TextField(blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "provider"], name="one_key_per_user_provider")
+            models.UniqueConstraint(
+                fields=["user", "provider"],
+                condition=models.Q(user__isnull=False),
+                name="one_key_per_user_provider",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "provider"],
+                condition=models.Q(team__isnull=False),
+                name="one_key_per_team_provider",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(user__isnull=False, team__isnull=True)
+                    | models.Q(user__isnull=True, team__isnull=False)
+                ),
+                name="key_has_one_owner",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -126,11 +158,21 @@ class ApiKey(models.Model):
         self.last_test_message = ""
 
     @property
+    def owner_label(self) -> str:
+        return f"team {self.team}" if self.team_id else str(self.user)
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
     def needs_reentry(self) -> bool:
         return self.saved_for_url != self.provider.base_url
 
     def reveal(self) -> str:
         """The plaintext, for the outbound request only. Refused if the provider moved."""
+        if self.is_revoked:
+            raise crypto.KeyDecryptionError("this key was revoked")
         if self.needs_reentry:
             raise crypto.KeyDecryptionError(
                 "the provider's address changed since this key was saved; enter the key again"

@@ -6,6 +6,7 @@ from django import forms
 from django.urls import reverse
 from django.utils.html import format_html
 
+from playground.accounts.models import Profile, Team
 from playground.jobs.models import Run
 from playground.providers.models import ApiKey, Provider
 from playground.studio.catalog import custom_size_problem, parse_size, rules_for
@@ -102,11 +103,31 @@ class GenerateForm(forms.Form):
         choices=IMAGE_SIZE_CHOICES,
         required=False,
     )
+    api_key = forms.TypedChoiceField(
+        label="Send with key",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text="Your own key is used unless you pick a team's shared key.",
+    )
+    team = forms.TypedChoiceField(label="Visible to", required=False, coerce=int, empty_value=None)
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["provider"].queryset = Provider.objects.filter(enabled=True)
+        self.usable_keys = list(
+            ApiKey.objects.usable_by(user).select_related("provider", "team").order_by("pk")
+        )
+        self.fields["api_key"].choices = [("", "Default (your own key first)")] + [
+            (key.pk, key_choice_label(key)) for key in self.usable_keys
+        ]
+        teams = Team.objects.filter(memberships__user=user).order_by("name")
+        self.fields["team"].choices = [("", "Only me (private)")] + [
+            (team.pk, f"Team {team.name}") for team in teams
+        ]
+        if not self.is_bound and "team" not in self.initial:
+            self.initial["team"] = Profile.of(user).default_team_id
         self.api_key: ApiKey | None = None
 
     def clean_custom_size(self) -> str:
@@ -141,7 +162,14 @@ class GenerateForm(forms.Form):
         provider = data.get("provider")
         if provider is None:
             return
-        self.api_key = provider.key_for(self.user)
+        chosen = data.get("api_key")
+        if chosen:
+            self.api_key = next((k for k in self.usable_keys if k.pk == chosen), None)
+            if self.api_key is None or self.api_key.provider_id != provider.pk:
+                self.add_error("api_key", f"That key is not one of yours for {provider.name}.")
+                return
+        else:
+            self.api_key = provider.key_for(self.user)
         if provider.requires_key and self.api_key is None:
             self.add_error(
                 "provider",
@@ -212,8 +240,12 @@ class GenerateForm(forms.Form):
         form_values = dict(params, provider=provider.pk)
         if self.cleaned_data.get("custom_size"):
             form_values["custom_size"] = self.cleaned_data["custom_size"]
+        team_id = self.cleaned_data.get("team")
+        if self.cleaned_data.get("api_key"):
+            form_values["api_key"] = self.cleaned_data["api_key"]
         return Run.objects.create(
             owner=self.user,
+            team_id=team_id,
             provider=provider,
             provider_name=provider.name,
             api_key=self.api_key,
@@ -224,9 +256,18 @@ class GenerateForm(forms.Form):
         )
 
 
+def key_choice_label(key: ApiKey) -> str:
+    if key.team_id:
+        # Members may use a team key but never see any part of it.
+        label = f" ({key.label})" if key.label else ""
+        return f"{key.provider.name}: team {key.team.name} key{label}"
+    return f"{key.provider.name}: your key {key.hint}"
+
+
 def initial_from_run(run: Run) -> dict[str, Any]:
     """Form values that reproduce a run ("Use these settings")."""
     initial = {k: v for k, v in run.params.items() if k in GenerateForm.base_fields}
+    initial["team"] = run.team_id
     size = initial.get("size")
     if size and size not in dict(SIZE_CHOICES):
         initial["size"] = "custom"
