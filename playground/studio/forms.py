@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from playground.accounts.models import Profile, Team
 from playground.jobs.models import Run
+from playground.jobs.submit import submit_run
 from playground.providers.models import ApiKey, Provider
 from playground.studio.catalog import custom_size_problem, parse_size, rules_for
 
@@ -234,7 +235,7 @@ class GenerateForm(forms.Form):
             if data.get(name) is not None and data.get(name) != ""
         }
 
-    def create_run(self) -> Run:
+    def submit(self) -> Run:
         provider = self.cleaned_data["provider"]
         params = self.upstream_params()
         form_values = dict(params, provider=provider.pk)
@@ -243,7 +244,7 @@ class GenerateForm(forms.Form):
         team_id = self.cleaned_data.get("team")
         if self.cleaned_data.get("api_key"):
             form_values["api_key"] = self.cleaned_data["api_key"]
-        return Run.objects.create(
+        return submit_run(
             owner=self.user,
             team_id=team_id,
             provider=provider,

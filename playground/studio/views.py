@@ -1,13 +1,11 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django_htmx.http import reswap, retarget
 
 from playground.jobs.models import Run
-from playground.jobs.tasks import perform_run
 from playground.jobs.views import get_run_or_404
 from playground.providers.models import Provider
 from playground.studio.catalog import rules_as_json
@@ -30,9 +28,7 @@ def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = GenerateForm(request.POST, user=request.user)
         if form.is_valid():
-            with transaction.atomic():
-                run = form.create_run()
-                perform_run.enqueue(str(run.pk))
+            run = form.submit()
             if request.htmx:
                 return render(request, "jobs/run_card.html", {"run": run, "fresh": True})
             return redirect("gallery:run", run_id=run.pk)
