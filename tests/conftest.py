@@ -88,3 +88,14 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+@pytest.fixture(autouse=True)
+def runs_settle():
+    """Let background runs of a test finish before its database is torn down."""
+    yield
+    from django_tasks import task_backends
+
+    backend = task_backends["default"]
+    if hasattr(backend, "wait_idle"):
+        backend.wait_idle(timeout=30)
