@@ -87,6 +87,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "playground.accounts.middleware.content_security_policy",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -177,9 +178,31 @@ STORAGES = {
 }
 
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Off in debug (plain http on 127.0.0.1); on in production unless the proxy terminates TLS and
+# says so (then set PLAYGROUND_SECURE_PROXY_SSL_HEADER=1 and keep the rest on).
+SECURE_SSL_REDIRECT = envbool("PLAYGROUND_SSL_REDIRECT", not DEBUG)
+SESSION_COOKIE_SECURE = envbool("PLAYGROUND_SECURE_COOKIES", not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = envint("PLAYGROUND_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = envbool("PLAYGROUND_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+if envbool("PLAYGROUND_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Every asset is served from this origin: no third-party origin, no inline script, no eval.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+# Failed logins allowed per username and per client address within the window.
+LOGIN_FAILURE_LIMIT = envint("PLAYGROUND_LOGIN_FAILURE_LIMIT", 5)
+LOGIN_FAILURE_WINDOW_SECONDS = envint("PLAYGROUND_LOGIN_FAILURE_WINDOW", 900)
 
 # Run execution (django-tasks). The embedded default runs many upstream calls at once in the
 # web process; set PLAYGROUND_TASKS_BACKEND to another django-tasks backend for a worker fleet.

@@ -63,6 +63,12 @@
     applyModel(form, false);
   }
 
+  // Forms that destroy something ask first (CSP forbids inline onsubmit handlers).
+  document.addEventListener("submit", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) event.preventDefault();
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSwap", function (event) {
     init(document);
