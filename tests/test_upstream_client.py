@@ -52,8 +52,9 @@ def mock_client(
 def fail_with(
     status: int, body: bytes, client_kwargs: dict[str, Any] | None = None, **headers: str
 ) -> UpstreamError:
+    kwargs = {"max_retries": 0, **(client_kwargs or {})}
     client, _ = mock_client(
-        lambda r: httpx.Response(status, content=body, headers=headers), **(client_kwargs or {})
+        lambda r: httpx.Response(status, content=body, headers=headers), **kwargs
     )
     with pytest.raises(UpstreamError) as info:
         client.generate({"prompt": "p"})
@@ -353,7 +354,10 @@ def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], str]]:
 
 def call_real(url: str, timeout: float = 0.5) -> tuple[UpstreamError, float]:
     started = time.monotonic()
-    with UpstreamClient(url, KEY, timeout=timeout) as client, pytest.raises(UpstreamError) as info:
+    with (
+        UpstreamClient(url, KEY, timeout=timeout, max_retries=0) as client,
+        pytest.raises(UpstreamError) as info,
+    ):
         client.generate({"prompt": "p"})
     return info.value, time.monotonic() - started
 
@@ -420,3 +424,79 @@ def test_it_reads_a_real_answer(serve: Any) -> None:
 
     with UpstreamClient(serve(answer), KEY, timeout=0.5) as client:
         assert client.generate({"prompt": "p"}).images[0].data == PNG
+
+
+# --- retries: only what provably was not billed ------------------------------------------------
+
+
+def test_it_retries_a_429_with_retry_after_boundedly() -> None:
+    answers = iter([429, 429, 200])
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        if status == 429:
+            return httpx.Response(429, json={"error": {"message": "slow down"}},
+                                  headers={"retry-after": "0.01"})  # fmt: skip
+        return httpx.Response(200, json=images_body())
+
+    client, seen = mock_client(respond)
+    result = client.generate({"prompt": "p"})
+    assert len(seen.requests) == 3 and client.attempts == 3
+    assert result.images
+
+
+def test_it_gives_up_after_the_retry_limit_and_says_so() -> None:
+    client, seen = mock_client(
+        lambda r: httpx.Response(429, json={"error": {"message": "slow down"}},
+                                 headers={"retry-after": "0"}),
+        max_retries=2,
+    )  # fmt: skip
+    with pytest.raises(UpstreamError) as info:
+        client.generate({"prompt": "p"})
+    assert len(seen.requests) == 3
+    assert info.value.kind == "rate_limited" and "after 3 attempts" in info.value.message
+
+
+def test_it_does_not_wait_longer_than_allowed_for_a_retry() -> None:
+    client, seen = mock_client(
+        lambda r: httpx.Response(429, json={"error": {"message": "later"}},
+                                 headers={"retry-after": "3600"}),
+    )  # fmt: skip
+    with pytest.raises(UpstreamError):
+        client.generate({"prompt": "p"})
+    assert len(seen.requests) == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 400, 401])
+def test_it_never_retries_a_call_that_may_have_been_billed(status: int) -> None:
+    client, seen = mock_client(lambda r: httpx.Response(status, json={"error": {"message": "x"}}))
+    with pytest.raises(UpstreamError):
+        client.generate({"prompt": "p"})
+    assert len(seen.requests) == 1
+
+
+def test_it_retries_a_refused_connection() -> None:
+    calls = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return httpx.Response(200, json=images_body())
+
+    client, _ = mock_client(respond)
+    assert client.generate({"prompt": "p"}).images
+    assert len(calls) == 2
+
+
+def test_it_does_not_retry_a_read_timeout() -> None:
+    calls = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client, _ = mock_client(respond)
+    with pytest.raises(UpstreamError) as info:
+        client.generate({"prompt": "p"})
+    assert info.value.kind == "timeout" and len(calls) == 1

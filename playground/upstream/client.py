@@ -25,6 +25,10 @@ T = TypeVar("T")
 USER_AGENT = "image-playground/0.1"
 # Error pages are small; past this we keep what we have and stop reading.
 MAX_ERROR_BODY_BYTES = 1024 * 1024
+# Image calls are paid. Only failures that provably cost nothing are retried: the connection was
+# never made, or the upstream said 429 and when to come back. Bounded in count and in waiting.
+MAX_RETRIES = 2
+MAX_RETRY_WAIT = 20.0
 
 
 class UpstreamClient:
@@ -37,11 +41,17 @@ class UpstreamClient:
         transport: httpx.BaseTransport | None = None,
         max_response_bytes: int = 256 * 1024 * 1024,
         max_image_bytes: int | None = None,
+        max_retries: int = MAX_RETRIES,
+        max_retry_wait: float = MAX_RETRY_WAIT,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.timeout = timeout
         self.max_response_bytes = max_response_bytes
         self.max_image_bytes = max_image_bytes
+        self.max_retries = max_retries
+        self.max_retry_wait = max_retry_wait
+        # Requests sent by the last call, retries included (1 when nothing was retried).
+        self.attempts = 0
         # Keys are pasted by people; a stray newline must not become a header error.
         self._api_key = (api_key or "").strip() or None
         self._secrets = [s for s in (api_key, self._api_key) if s]
@@ -97,12 +107,34 @@ class UpstreamClient:
         return parse_images_response(content, max_image_bytes=self.max_image_bytes)
 
     def _call(self, method: str, path: str, parse: Callable[[bytes], T], **request: Any) -> T:
-        try:
-            return self._send(method, path, parse, **request)
-        except UpstreamError as exc:
-            error = exc
+        self.attempts = 0
+        waited = 0.0
+        while True:
+            self.attempts += 1
+            try:
+                return self._send(method, path, parse, **request)
+            except UpstreamError as exc:
+                error = exc
+            wait = self._retry_wait(error)
+            if wait is None or self.attempts > self.max_retries:
+                break
+            if waited + wait > self.max_retry_wait:
+                break
+            waited += wait
+            time.sleep(wait)
+        if self.attempts > 1:
+            error.message = f"{error.message} (after {self.attempts} attempts)"
         # Raised outside the except block so the unredacted original is not chained to it.
         raise error.redacted(self._secrets)
+
+    @staticmethod
+    def _retry_wait(error: UpstreamError) -> float | None:
+        """Seconds to wait before retrying, or None when a retry could bill twice."""
+        if error.kind == "rate_limited" and error.retry_after is not None:
+            return error.retry_after
+        if error.kind in ("connection", "timeout") and error.not_sent:
+            return 0.5
+        return None
 
     def _send(self, method: str, path: str, parse: Callable[[bytes], T], **request: Any) -> T:
         """Send one request and parse its 2xx body; anything else raises UpstreamError."""
@@ -112,7 +144,7 @@ class UpstreamClient:
             )
         url = f"{self.base_url}/{path}"
         # The provider's timeout is the budget for the whole call, not per network read.
-        deadline = time.monotonic() + self.timeout + min(5.0, self.timeout * 0.1)
+        deadline = time.monotonic() + self.timeout + min(0.5, self.timeout * 0.1)
         with (
             self._translate_transport_errors(),
             self._http.stream(method, url, **request) as response,
@@ -176,11 +208,13 @@ class UpstreamClient:
             yield
         except httpx.ConnectTimeout:
             raise UpstreamError(
-                "timeout", f"Connecting to {host} timed out after {min(10.0, self.timeout):g} s"
+                "timeout",
+                f"Connecting to {host} timed out after {min(10.0, self.timeout):g} s",
+                not_sent=True,
             ) from None
         except httpx.ConnectError as exc:
             raise UpstreamError(
-                "connection", f"Could not connect to {host}: {_reason(exc)}"
+                "connection", f"Could not connect to {host}: {_reason(exc)}", not_sent=True
             ) from None
         except httpx.WriteTimeout:
             raise UpstreamError(

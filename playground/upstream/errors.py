@@ -31,6 +31,7 @@ class UpstreamError(Exception):
         code: str | None = None,
         param: str | None = None,
         error_type: str | None = None,
+        not_sent: bool = False,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown upstream error kind {kind!r}")
@@ -42,6 +43,8 @@ class UpstreamError(Exception):
         self.code = code
         self.param = param
         self.error_type = error_type
+        # True when the request provably never reached the upstream (so it cannot be billed).
+        self.not_sent = not_sent
 
     @property
     def title(self) -> str:
@@ -57,6 +60,7 @@ class UpstreamError(Exception):
             code=redact(self.code, secrets) if self.code else self.code,
             param=redact(self.param, secrets) if self.param else self.param,
             error_type=redact(self.error_type, secrets) if self.error_type else self.error_type,
+            not_sent=self.not_sent,
         )
         return clean
 
