@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -139,8 +140,11 @@ else:
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"
                 ),
             },
-            # Tests use a file too: worker threads then see the same database with real locking.
-            "TEST": {"NAME": str(DATA_DIR / "test-playground.sqlite3")},
+            # Tests use a file too, so worker threads share the database with real locking; one
+            # per process, so test runs side by side never share it.
+            "TEST": {
+                "NAME": str(Path(tempfile.gettempdir()) / f"playground-test-{os.getpid()}.sqlite3")
+            },
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
