@@ -139,3 +139,97 @@ def test_it_answers_pages_while_a_slow_upstream_call_runs(server):
         assert response.status_code in (200, 286)
     assert max(timings) < 1.0, timings
     assert 'data-status="running"' in client.get(f"/runs/{run_id}/card").text
+
+
+def add_provider(server: Server, base_url: str) -> str:
+    """Create a keyless local provider in the server's database; returns its id."""
+    code = (
+        "from playground.providers.models import Provider;"
+        f"p = Provider.objects.create(name='Fake', base_url='{base_url}', requires_key=False,"
+        " is_local=True); print(p.pk)"
+    )
+    return server.manage("shell", "-c", code).strip().splitlines()[-1]
+
+
+def post_run(client: httpx.Client, provider_id: str, prompt: str) -> str:
+    data = {
+        "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        "provider": provider_id, "model": "gpt-image-1", "prompt": prompt, "n": "1",
+    }  # fmt: skip
+    response = client.post("/", data=data)
+    assert response.status_code == 302, response.text[:2000]
+    return response.headers["location"].strip("/").split("/")[-1]
+
+
+def card_status(client: httpx.Client, run_id: str) -> str:
+    text = client.get(f"/runs/{run_id}/card").text
+    return re.search(r'data-status="(\w+)"', text).group(1)
+
+
+def test_it_interrupts_a_run_whose_server_was_killed_and_never_resends_it(tmp_path, fake):
+    server = Server(tmp_path)
+    server.start()
+    try:
+        provider_id = add_provider(server, fake.base_url("openai"))
+        client = login(server.url)
+        client.get("/")
+        run_id = post_run(client, provider_id, "[fake:latency=30] killed mid-flight")
+        wait_for(lambda: card_status(client, run_id) == "running")
+        wait_for(lambda: len([r for r in fake.app.requests if r["endpoint"] == "generations"]))
+        server.process.kill()  # SIGKILL: no chance to clean up
+        server.process.wait()
+
+        # A queued run left behind (never sent) is resumed by the next process.
+        code = (
+            "from playground.jobs.models import Run; from django.contrib.auth.models import User;"
+            "from playground.providers.models import Provider;"
+            "p = Provider.objects.get(name='Fake');"
+            "r = Run.objects.create(owner=User.objects.get(username='admin'), provider=p,"
+            " provider_name='Fake', model='gpt-image-1', prompt='left in the queue',"
+            " params={'model': 'gpt-image-1', 'prompt': 'left in the queue', 'n': 1});"
+            "print(r.pk)"
+        )
+        queued_id = server.manage("shell", "-c", code).strip().splitlines()[-1]
+
+        started = time.monotonic()
+        server.start()
+        client = login(server.url)
+        wait_for(lambda: card_status(client, run_id) == "interrupted", timeout=30)
+        assert time.monotonic() - started < 30
+        card = client.get(f"/runs/{run_id}/card").text
+        assert "not sent again" in card
+        wait_for(lambda: card_status(client, queued_id) == "succeeded", timeout=30)
+        time.sleep(2)
+        prompts = [r["prompt"] for r in fake.app.requests if r["endpoint"] == "generations"]
+        assert prompts.count("killed mid-flight") == 1
+        assert prompts.count("left in the queue") == 1
+    finally:
+        server.stop()
+
+
+def test_it_stays_responsive_with_50_runs_against_a_20s_upstream(tmp_path, fake):
+    server = Server(tmp_path)
+    server.start()
+    try:
+        provider_id = add_provider(server, fake.base_url("openai"))
+        client = login(server.url)
+        client.get("/")
+        run_ids = [post_run(client, provider_id, f"[fake:latency=20] crowd {i}") for i in range(50)]
+        timings = []
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline:
+            for path in ("/", "/gallery/", f"/runs/{run_ids[0]}/card"):
+                started = time.perf_counter()
+                assert client.get(path).status_code in (200, 286)
+                timings.append(time.perf_counter() - started)
+        assert max(timings) < 2.0, max(timings)
+
+        def all_succeeded():
+            return all(card_status(client, run_id) == "succeeded" for run_id in run_ids)
+
+        wait_for(all_succeeded, timeout=60, interval=1)
+        log = server.log.read_text()
+        assert "database is locked" not in log
+        assert "Traceback" not in log
+    finally:
+        server.stop()
