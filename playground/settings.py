@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "playground.gallery",
     "playground.studio",
     "playground.fakegateway",
+    "playground.console",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ urlpatterns = [
     # One login page for everyone, so the failure limit also guards the admin.
     path("admin/login/", LoginView.as_view()),
     path("admin/", admin.site.urls),
+    path("console/", include("playground.console.urls")),
     path("", include("playground.providers.urls")),
     path("", include("playground.jobs.urls")),
     path("", include("playground.gallery.urls")),

@@ -9,6 +9,9 @@ class ProviderAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     exclude = ["models_catalogue", "models_fetched_at"]
 
+    def save_model(self, request, obj, form, change) -> None:
+        obj.save(actor=request.user)  # a changed base URL is audited with who changed it
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):

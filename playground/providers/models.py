@@ -9,6 +9,9 @@ from django.utils import timezone
 from playground.providers import crypto
 from playground.upstream.requests import Dialect, normalize_base_url
 
+# Seconds a /v1/models request may take (a Test, or refreshing a provider's list).
+MODELS_TIMEOUT = 20
+
 
 class Provider(models.Model):
     EDIT_MODES = [
@@ -56,9 +59,50 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args, actor=None, **kwargs) -> None:
+        """Save; a changed base URL is written to the audit log (with `actor`, if known)."""
         self.base_url = normalize_base_url(self.base_url)
+        previous = getattr(self, "_saved_base_url", None)
+        update_fields = kwargs.get("update_fields")
         super().save(*args, **kwargs)
+        if update_fields is not None and "base_url" not in update_fields:
+            return
+        if previous is not None and previous != self.base_url:
+            self._record_move(previous, actor)
+        self._saved_base_url = self.base_url
+
+    @classmethod
+    def from_db(cls, db, field_names, values) -> Provider:
+        provider = super().from_db(db, field_names, values)
+        provider._saved_base_url = provider.__dict__.get("base_url")
+        return provider
+
+    def _record_move(self, previous: str, actor) -> None:
+        # Keys saved for the old address are refused from now on (ApiKey.needs_reentry).
+        from playground.console.models import AuditEvent
+
+        stale = self.keys.exclude(saved_for_url=self.base_url).filter(revoked_at__isnull=True)
+        AuditEvent.record(
+            actor,
+            AuditEvent.Action.PROVIDER_URL_CHANGED,
+            self,
+            {"from": _without_userinfo(previous), "to": _without_userinfo(self.base_url),
+             "keys_needing_reentry": stale.count()},
+        )  # fmt: skip
+
+    def list_models(self, key: ApiKey | None) -> list[str]:
+        """The gateway's /v1/models, asked with `key` (None for keyless gateways)."""
+        from playground.upstream.client import UpstreamClient
+
+        secret = key.reveal() if key else None
+        timeout = min(self.timeout, MODELS_TIMEOUT)
+        with UpstreamClient(self.base_url, secret, timeout=timeout) as client:
+            return client.list_models()
+
+    def remember_models(self, models_list: list[str]) -> None:
+        self.models_catalogue = models_list
+        self.models_fetched_at = timezone.now()
+        self.save(update_fields=["models_catalogue", "models_fetched_at"])
 
     @property
     def dialect(self) -> Dialect:
@@ -178,3 +222,31 @@ class ApiKey(models.Model):
                 "the provider's address changed since this key was saved; enter the key again"
             )
         return crypto.decrypt(self.ciphertext)
+
+    def test(self) -> bool:
+        """Ask the provider's /v1/models with this key and remember the outcome and the list."""
+        from playground.upstream.errors import UpstreamError
+
+        try:
+            found = self.provider.list_models(self)
+        except (UpstreamError, crypto.KeyDecryptionError) as exc:
+            ok, message = False, str(exc)
+        else:
+            ok = True
+            message = f"OK — {len(found)} model{'s' if len(found) != 1 else ''} available."
+            self.provider.remember_models(found)
+        self.last_tested_at = timezone.now()
+        self.last_test_ok = ok
+        self.last_test_message = message
+        self.save(update_fields=["last_tested_at", "last_test_ok", "last_test_message"])
+        return ok
+
+
+def _without_userinfo(url: str) -> str:
+    """A URL fit for the audit log: credentials someone pasted into it are dropped."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

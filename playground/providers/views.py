@@ -7,13 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from playground.console.models import AuditEvent
 from playground.providers.crypto import KeyDecryptionError
 from playground.providers.forms import ApiKeyForm
 from playground.providers.models import ApiKey, Provider
-from playground.upstream.client import UpstreamClient
 from playground.upstream.errors import UpstreamError
-
-MODELS_TIMEOUT = 20
 
 
 def get_provider_or_404(provider_id: int) -> Provider:
@@ -58,7 +56,10 @@ def save_key(request: HttpRequest, provider_id: int) -> HttpResponse:
     key.provider = provider
     key.label = form.cleaned_data["label"]
     key.set_secret(form.cleaned_data["secret"])
+    key.revoked_at = None  # revocation is of a secret: a new one puts the key back in service
     key.save()
+    action = AuditEvent.Action.KEY_ROTATED if replaced else AuditEvent.Action.KEY_ADDED
+    AuditEvent.record(request.user, action, key, {"hint": key.hint, "by": "owner"})
     verb = "replaced" if replaced else "saved"
     messages.success(request, f"Key {key.hint} {verb} for {provider.name}.")
     return redirect("providers:keys")
@@ -68,39 +69,27 @@ def save_key(request: HttpRequest, provider_id: int) -> HttpResponse:
 @require_POST
 def delete_key(request: HttpRequest, key_id: int) -> HttpResponse:
     key = get_key_or_404(request, key_id)
+    AuditEvent.record(request.user, AuditEvent.Action.KEY_DELETED, key, {"hint": key.hint})
     key.delete()
     messages.success(request, f"Key {key.hint} for {key.provider.name} deleted.")
     return redirect("providers:keys")
 
 
 def _list_models(provider: Provider, key: ApiKey | None) -> list[str]:
-    secret = key.reveal() if key else None
-    with UpstreamClient(
-        provider.base_url, secret, timeout=min(provider.timeout, MODELS_TIMEOUT)
-    ) as client:
-        return client.list_models()
+    return provider.list_models(key)
 
 
 @login_required
 @require_POST
 def test_key(request: HttpRequest, key_id: int) -> HttpResponse:
     key = get_key_or_404(request, key_id)
-    try:
-        models = _list_models(key.provider, key)
-    except (UpstreamError, KeyDecryptionError) as exc:
-        ok, message = False, str(exc)
-    else:
-        ok, message = True, f"OK — {len(models)} model{'s' if len(models) != 1 else ''} available."
-        key.provider.models_catalogue = models
-        key.provider.models_fetched_at = timezone.now()
-        key.provider.save(update_fields=["models_catalogue", "models_fetched_at"])
-    key.last_tested_at = timezone.now()
-    key.last_test_ok = ok
-    key.last_test_message = message
-    key.save(update_fields=["last_tested_at", "last_test_ok", "last_test_message"])
+    ok = key.test()
+    AuditEvent.record(request.user, AuditEvent.Action.KEY_TESTED, key, {"ok": ok})
     if request.htmx:
         return render(request, "providers/keys.html#key-test", {"key": key})
-    (messages.success if ok else messages.error)(request, f"{key.provider.name}: {message}")
+    (messages.success if ok else messages.error)(
+        request, f"{key.provider.name}: {key.last_test_message}"
+    )
     return redirect("providers:keys")
 
 

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django_htmx.http import reswap, retarget
 
 from playground.jobs.models import Run
+from playground.jobs.submit import RunRefused
 from playground.jobs.views import get_run_or_404
 from playground.providers.models import Provider
 from playground.studio.catalog import rules_as_json
@@ -28,10 +29,14 @@ def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = GenerateForm(request.POST, user=request.user)
         if form.is_valid():
-            run = form.submit()
-            if request.htmx:
-                return render(request, "jobs/run_card.html", {"run": run, "fresh": True})
-            return redirect("gallery:run", run_id=run.pk)
+            try:
+                run = form.submit()
+            except RunRefused as refused:
+                refused.add_to_form(form)  # a limit or a revoked key: shown like any form error
+            else:
+                if request.htmx:
+                    return render(request, "jobs/run_card.html", {"run": run, "fresh": True})
+                return redirect("gallery:run", run_id=run.pk)
         if request.htmx:
             response = render(
                 request, "studio/generate.html#generate-form", _context(request, form)
