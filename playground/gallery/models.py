@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
 import uuid
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image as PILImage
@@ -278,3 +280,77 @@ def can_review(user, run) -> bool:
 def can_delete(user, run) -> bool:
     """The owner, or staff for any run they can see (private stays private, even to staff)."""
     return run.owner_id == user.pk or user.is_staff
+
+
+class RerunRefused(Exception):
+    """Why a run cannot be sent again by this user; nothing was created."""
+
+
+def rerun(run, user):
+    """Send a run's parameters again as a new run of `user`'s, through `submit_run`.
+
+    The key is reused only while this user may still use it; otherwise their default key for the
+    provider is taken. The run stays shared with its team only if the user is in that team.
+    """
+    from playground.accounts.models import team_ids
+    from playground.jobs.models import Run
+    from playground.jobs.submit import submit_run
+    from playground.providers.models import ApiKey
+
+    if run.kind != Run.Kind.GENERATE:
+        raise RerunRefused(
+            "Only generations can be re-run for now: an edit's input images are not stored yet."
+        )
+    provider = run.provider
+    if provider is None or not provider.enabled:
+        raise RerunRefused(f"{run.provider_name} is no longer available.")
+    key = None
+    if run.api_key_id:
+        key = ApiKey.objects.usable_by(user).filter(pk=run.api_key_id, provider=provider).first()
+    if key is None:
+        key = provider.key_for(user)
+    if provider.requires_key and key is None:
+        raise RerunRefused(f"You have no API key for {provider.name}; add one on the Keys page.")
+    if key is not None and key.needs_reentry:
+        raise RerunRefused(
+            f"{provider.name}'s address changed since your key was saved; enter it again on Keys."
+        )
+    params = dict(run.params)
+    params.pop("api_key", None)
+    if key is not None and key.pk == run.api_key_id and "api_key" in run.params:
+        params["api_key"] = key.pk
+    in_team = run.team_id and team_ids(user).filter(team_id=run.team_id).exists()
+    return submit_run(
+        owner=user,
+        team_id=run.team_id if in_team else None,
+        provider=provider,
+        provider_name=provider.name,
+        api_key=key,
+        kind=run.kind,
+        model=run.model,
+        prompt=run.prompt,
+        params=params,
+    )
+
+
+def delete_run(run) -> None:
+    """Delete a finished run, its review data and its image files."""
+    images = list(run.images.all())
+    with transaction.atomic():
+        run.delete()
+    # After the rows are gone: a failed delete must not leave rows pointing at missing files.
+    folders = set()
+    for image in images:
+        image.delete_files()
+        folders.add(os.path.dirname(image.file.name))
+    for folder in folders:
+        _remove_empty_folder(image.file.storage, folder)
+
+
+def _remove_empty_folder(storage, folder: str) -> None:
+    try:
+        path = storage.path(folder)
+    except NotImplementedError:
+        return  # object storage has no folders to leave behind
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
