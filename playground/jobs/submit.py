@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.db import transaction
 
@@ -26,8 +28,11 @@ class RunRefused(Exception):
         form.add_error(self.field if self.field in form.fields else None, self.message)
 
 
-def submit_run(**fields) -> Run:
+def submit_run(*, attach: Callable[[Run], None] | None = None, **fields) -> Run:
     """Create a queued run and hand it to the task backend once the row is committed.
+
+    `attach` adds what belongs to the run (an edit's references and mask) in the same
+    transaction, before the run is enqueued, so no backend can start it without its inputs.
 
     Raises RunRefused, before any row exists or anything goes upstream, when the key may not be
     used or a limit of the owner or the team is reached.
@@ -41,6 +46,8 @@ def submit_run(**fields) -> Run:
         if refusal is not None:
             raise RunRefused(refusal.message, refusal.field)
         run.save(force_insert=True)
+        if attach is not None:
+            attach(run)
         perform_run.enqueue(str(run.pk))
     return run
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from playground.jobs.models import Run
+from playground.jobs.models import Run, RunInput
 
 
 def get_run_or_404(request: HttpRequest, run_id) -> Run:
@@ -38,4 +38,25 @@ def card(request: HttpRequest, run_id) -> HttpResponse:
         if on_run_page:
             # The run page shows full images and timings: reload it once the run has ended.
             response["HX-Refresh"] = "true"
+    return response
+
+
+def get_input_or_404(request: HttpRequest, input_id) -> RunInput:
+    """A run's reference or mask if the user sees the run, or their own pending upload."""
+    item = RunInput.objects.usable_by(request.user).filter(pk=input_id).first()
+    if item is None or not item.is_stored:
+        raise Http404("No such input")
+    return item
+
+
+@login_required
+def input_file(request: HttpRequest, input_id, variant: str = "original") -> FileResponse:
+    item = get_input_or_404(request, input_id)
+    thumb = variant == "thumb" and bool(item.thumbnail)
+    response = FileResponse(
+        (item.thumbnail if thumb else item.file).open("rb"),
+        content_type="image/webp" if thumb else item.content_type,
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
     return response

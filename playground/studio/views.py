@@ -1,15 +1,23 @@
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django_htmx.http import reswap, retarget
 
-from playground.jobs.models import Run
+from playground.gallery.models import Image
+from playground.gallery.views import get_image_or_404
+from playground.jobs.models import Run, RunInput
 from playground.jobs.submit import RunRefused
 from playground.jobs.views import get_run_or_404
 from playground.providers.models import Provider
 from playground.studio.catalog import rules_as_json
+from playground.studio.edit_forms import EditForm, edit_initial_from_run
 from playground.studio.forms import GenerateForm, initial_from_run
 
 
@@ -46,7 +54,11 @@ def generate(request: HttpRequest) -> HttpResponse:
 
     initial: dict = {}
     if source_id := request.GET.get("from"):
-        initial = initial_from_run(get_run_or_404(request, source_id))
+        source = get_run_or_404(request, source_id)
+        if source.kind == Run.Kind.EDIT:
+            # "Use these settings" of an edit belongs on the edit page, inputs and all.
+            return redirect(f"{reverse('studio:edit')}?from={source.pk}")
+        initial = initial_from_run(source)
     else:
         default_provider = Provider.objects.filter(enabled=True).first()
         if default_provider:
@@ -61,3 +73,74 @@ def _default_model(provider: Provider) -> str:
         if preferred in catalogue:
             return preferred
     return catalogue[0] if catalogue else "gpt-image-1"
+
+
+# --- edit -------------------------------------------------------------------------------------
+
+PICKER_PAGE_SIZE = 12
+
+
+def _picker_page(request: HttpRequest, number, exclude: list[str]) -> Page:
+    images = (
+        Image.objects.visible_to(request.user)
+        .exclude(pk__in=exclude)
+        .select_related("run")
+        .order_by("-created_at")
+    )
+    return Paginator(images, PICKER_PAGE_SIZE).get_page(number)
+
+
+def _edit_context(request: HttpRequest, form: EditForm) -> dict:
+    chosen = [str(i.picked_from) for i in form.chosen_inputs if i.picked_from]
+    selected = [str(image.pk) for image in form.selected_images]
+    return {
+        "form": form,
+        "model_rules": rules_as_json(),
+        "picker": _picker_page(request, request.GET.get("picker_page"), chosen + selected),
+        "picker_exclude": ",".join(chosen + selected),
+        "has_providers": Provider.objects.filter(enabled=True).exists(),
+        "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+    }
+
+
+@login_required
+def edit(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        RunInput.objects.sweep_pending()
+        form = EditForm(request.POST, request.FILES, user=request.user)
+        if form.is_valid():
+            run = form.submit()
+            return redirect("gallery:run", run_id=run.pk)
+        form.keep_accepted()
+        return render(request, "studio/edit.html", _edit_context(request, form))
+
+    initial: dict = {}
+    if source_id := request.GET.get("from"):
+        initial = edit_initial_from_run(get_run_or_404(request, source_id))
+    else:
+        default_provider = Provider.objects.filter(enabled=True).first()
+        if default_provider:
+            initial = {"provider": default_provider.pk, "model": _default_model(default_provider)}
+    if image_id := request.GET.get("image"):
+        initial["gallery"] = [str(get_image_or_404(request, image_id).pk)]
+    form = EditForm(initial=initial, user=request.user)
+    return render(request, "studio/edit.html", _edit_context(request, form))
+
+
+@login_required
+def edit_picker(request: HttpRequest) -> HttpResponse:
+    """More gallery images for the reference picker (htmx; plain links reload the edit page)."""
+    exclude = [pk for pk in request.GET.get("exclude", "").split(",") if _is_uuid(pk)]
+    context = {
+        "picker": _picker_page(request, request.GET.get("page"), exclude),
+        "picker_exclude": ",".join(exclude),
+    }
+    return render(request, "studio/edit.html#picker-page", context)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

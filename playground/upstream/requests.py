@@ -85,9 +85,18 @@ def build_generation_body(params: Mapping[str, Any], dialect: Dialect) -> dict[s
 
 
 def build_edit_json_body(
-    params: Mapping[str, Any], images: list[str], mask: str | None, dialect: Dialect
+    params: Mapping[str, Any],
+    images: list[str],
+    mask: str | None,
+    dialect: Dialect,
+    *,
+    mask_as_object: bool = False,
 ) -> dict[str, Any]:
-    """JSON body for POST /images/edits with input images given as URLs or data URLs."""
+    """JSON body for POST /images/edits with input images given as URLs or data URLs.
+
+    The relays document `mask` as a URL string; OpenAI's own JSON body (EditImageBodyJsonParam)
+    wants an image reference object `{"image_url": ...}`, which `mask_as_object` selects.
+    """
     if not images:
         raise ValueError("an edit needs at least one input image")
     body = _json_fields(params, EDIT_PARAMS, dialect)
@@ -100,7 +109,7 @@ def build_edit_json_body(
     else:
         raise ValueError(f"edit mode {dialect.edit_mode!r} is not a JSON mode")
     if mask:
-        body["mask"] = mask
+        body["mask"] = {"image_url": mask} if mask_as_object else mask
     return body
 
 
