@@ -10,6 +10,7 @@ from django.urls import reverse
 from playground.jobs.models import Run
 from playground.jobs.runner import execute_run
 from tests.conftest import CANARY_KEY
+from tests.test_faults import FAILURES
 
 FRAGMENTS = (CANARY_KEY, CANARY_KEY[:14], CANARY_KEY[-10:])
 
@@ -24,7 +25,9 @@ def test_it_leaks_the_key_nowhere_even_when_the_upstream_echoes_it(
 ):
     caplog.set_level(logging.DEBUG)
     runs = []
-    for prompt in ("[fake:echo_key] leak it", "a normal picture", "[fake:status=500] boom"):
+    prompts = ["[fake:echo_key] leak it", "a normal picture"]
+    prompts += [f"{directives} matrix" for directives, _, _ in FAILURES]
+    for prompt in prompts:
         response = owner_client.post(
             reverse("studio:generate"),
             {"provider": owner_key.provider_id, "model": "gpt-image-1", "prompt": prompt, "n": 1},
@@ -34,9 +37,10 @@ def test_it_leaks_the_key_nowhere_even_when_the_upstream_echoes_it(
         execute_run(run.pk)
         runs.append(run)
     # The key did go upstream, in the header, for each call.
-    assert fake.app.requests[-1]["headers"]["authorization"] == f"Bearer {CANARY_KEY}"
-    statuses = sorted(Run.objects.values_list("status", flat=True))
-    assert statuses == ["failed", "failed", "succeeded"]
+    posts = [r for r in fake.app.requests if r["endpoint"] == "generations"]
+    assert posts and all(r["headers"]["authorization"] == f"Bearer {CANARY_KEY}" for r in posts)
+    statuses = list(Run.objects.values_list("status", flat=True))
+    assert statuses.count("succeeded") == 1 and statuses.count("failed") == len(prompts) - 1
 
     pages = [reverse("studio:generate"), reverse("gallery:index"), reverse("providers:keys")]
     for run in runs:
