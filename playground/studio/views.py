@@ -109,8 +109,12 @@ def edit(request: HttpRequest) -> HttpResponse:
         RunInput.objects.sweep_pending()
         form = EditForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
-            run = form.submit()
-            return redirect("gallery:run", run_id=run.pk)
+            try:
+                run = form.submit()
+            except RunRefused as refused:
+                refused.add_to_form(form)  # a limit or a revoked key: shown like any form error
+            else:
+                return redirect("gallery:run", run_id=run.pk)
         form.keep_accepted()
         return render(request, "studio/edit.html", _edit_context(request, form))
 
