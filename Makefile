@@ -6,14 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test install bootstrap lint format clean
+.PHONY: run test test-postgres install bootstrap lint format clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -e '.[dev,postgres]'
+	$(BIN)/python -m pip install -e '.[dev,postgres,s3,fleet]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,6 +28,12 @@ run: bootstrap
 
 test: bootstrap
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The whole suite again on PostgreSQL (CI runs both). pytest-django creates and drops the test
+# database test_<name>; <name> is unique per invocation, so runs sharing a server never clash.
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
+test-postgres: install
+	DATABASE_URL="$(POSTGRES_URL)/playground_$$(date +%s)_$$$$" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,59 @@ def envint(name: str, default: int) -> int:
 
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in envstr(name, default).split(",") if item.strip()]
+
+
+def s3_storage_options() -> dict:
+    """django-storages' S3Storage options from PLAYGROUND_S3_* (credentials may also come from
+    the usual AWS environment or instance role when the two key variables are unset)."""
+    bucket = envstr("PLAYGROUND_S3_BUCKET")
+    if not bucket:
+        raise ImproperlyConfigured("PLAYGROUND_STORAGE=s3 needs PLAYGROUND_S3_BUCKET.")
+    endpoint = envstr("PLAYGROUND_S3_ENDPOINT_URL") or None
+    return {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint,
+        "region_name": envstr("PLAYGROUND_S3_REGION") or None,
+        "access_key": envstr("PLAYGROUND_S3_ACCESS_KEY_ID") or None,
+        "secret_key": envstr("PLAYGROUND_S3_SECRET_ACCESS_KEY") or None,
+        "location": envstr("PLAYGROUND_S3_PREFIX").strip("/"),
+        # Path style works with every S3-compatible server; AWS itself prefers virtual hosts.
+        "addressing_style": envstr(
+            "PLAYGROUND_S3_ADDRESSING_STYLE", "path" if endpoint else "virtual"
+        ),
+        "signature_version": "s3v4",
+        "default_acl": None,  # the bucket's own policy: private
+        "querystring_auth": True,
+        "querystring_expire": envint("PLAYGROUND_MEDIA_URL_SECONDS", 60),
+        # Names carry the run id and the content's hash: never overwritten, never re-checked.
+        "file_overwrite": True,
+        # Stored images never change, so a browser may keep what a signed URL gave it.
+        "object_parameters": {"CacheControl": "private, max-age=86400, immutable"},
+    }
+
+
+def s3_url_origin(options: dict) -> str:
+    """The scheme://host that signed URLs for this bucket use (computed offline by botocore)."""
+    from urllib.parse import urlsplit
+
+    import botocore
+    from botocore.config import Config
+    from botocore.session import get_session
+
+    client = get_session().create_client(
+        "s3",
+        region_name=options["region_name"] or "us-east-1",
+        endpoint_url=options["endpoint_url"],
+        config=Config(
+            signature_version=botocore.UNSIGNED,
+            s3={"addressing_style": options["addressing_style"]},
+        ),
+    )
+    url = client.generate_presigned_url(
+        "get_object", Params={"Bucket": options["bucket_name"], "Key": "probe"}
+    )
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 DATA_DIR = Path(envstr("PLAYGROUND_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -171,8 +225,24 @@ WHITENOISE_USE_FINDERS = True
 MEDIA_ROOT = Path(envstr("PLAYGROUND_MEDIA_ROOT", str(DATA_DIR / "media")))
 # Media is never served as static files: every image goes through a permission-checked view.
 MEDIA_URL = "/media-not-public/"
+# Media on this machine's filesystem (one machine, or a mount shared by all), or in an S3-compatible
+# bucket for a fleet. Either way objects stay private: the permission-checked views stream local
+# files, and answer for a bucket with a redirect to a signed URL valid for MEDIA_URL_SECONDS.
+MEDIA_STORAGE = envstr("PLAYGROUND_STORAGE", "filesystem").strip().lower()
+MEDIA_URL_SECONDS = envint("PLAYGROUND_MEDIA_URL_SECONDS", 60)
+MEDIA_URL_ORIGIN = ""  # where signed media URLs point; allowed as an image source below
+if MEDIA_STORAGE == "s3":
+    S3_OPTIONS = s3_storage_options()
+    MEDIA_URL_ORIGIN = s3_url_origin(S3_OPTIONS)
+    DEFAULT_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_OPTIONS}
+elif MEDIA_STORAGE == "filesystem":
+    DEFAULT_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+else:
+    raise ImproperlyConfigured(
+        f"PLAYGROUND_STORAGE={MEDIA_STORAGE!r} is not supported; use 'filesystem' or 's3'."
+    )
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -205,18 +275,28 @@ CONTENT_SECURITY_POLICY = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+if MEDIA_URL_ORIGIN:
+    # Images are redirected to signed bucket URLs: that one origin may serve them too.
+    CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+        "img-src 'self'", f"img-src 'self' {MEDIA_URL_ORIGIN}", 1
+    )
 # Failed logins allowed per username and per client address within the window.
 LOGIN_FAILURE_LIMIT = envint("PLAYGROUND_LOGIN_FAILURE_LIMIT", 5)
 LOGIN_FAILURE_WINDOW_SECONDS = envint("PLAYGROUND_LOGIN_FAILURE_WINDOW", 900)
 
 # Run execution (django-tasks). The embedded default runs many upstream calls at once in the
 # web process; set PLAYGROUND_TASKS_BACKEND to another django-tasks backend for a worker fleet.
+TASKS_BACKEND = envstr("PLAYGROUND_TASKS_BACKEND", "playground.jobs.backends.EmbeddedBackend")
 TASKS = {
     "default": {
-        "BACKEND": envstr("PLAYGROUND_TASKS_BACKEND", "playground.jobs.backends.EmbeddedBackend"),
+        "BACKEND": TASKS_BACKEND,
         "OPTIONS": {"max_workers": envint("PLAYGROUND_MAX_CONCURRENT_RUNS", 128)},
     }
 }
+if TASKS_BACKEND.startswith("django_tasks_db."):
+    # The database queue (run `manage.py db_worker` on worker machines) keeps its tasks in its
+    # own tables; they are written in the same transaction as the run they perform.
+    INSTALLED_APPS.append("django_tasks_db")
 # A running run whose heartbeat is older than this is no longer worked on: it ends interrupted.
 RUN_STALE_SECONDS = envint("PLAYGROUND_RUN_STALE_SECONDS", 30)
 RUN_HEARTBEAT_SECONDS = envint("PLAYGROUND_RUN_HEARTBEAT_SECONDS", 5)

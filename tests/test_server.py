@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import wait_for
+from tests.scaleout_support import own_database_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +36,8 @@ class Server:
             "PLAYGROUND_ADMIN_PASSWORD": "admin-pass-123",
             "PLAYGROUND_RUN_HEARTBEAT_SECONDS": "1",
             "PLAYGROUND_RUN_STALE_SECONDS": "3",
+            # On PostgreSQL, a database of its own (the test database is the test process's).
+            **own_database_env("server"),
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.log = data_dir / "server.log"

@@ -25,6 +25,7 @@ from playground.accounts.models import Membership, Profile
 from playground.gallery import compare as comparing
 from playground.gallery.export import stream_zip
 from playground.gallery.forms import GalleryFilterForm, TeamChoiceForm
+from playground.gallery.media import signed_redirect
 from playground.gallery.models import (
     Comment,
     Favourite,
@@ -136,10 +137,12 @@ def image_view(request: HttpRequest, image_id) -> HttpResponse:
 
 
 @login_required
-def image_file(request: HttpRequest, image_id, variant: str = "original") -> FileResponse:
+def image_file(request: HttpRequest, image_id, variant: str = "original") -> HttpResponse:
     image = get_image_or_404(request, image_id)
     field = image.thumbnail if variant == "thumb" else image.file
     download = request.GET.get("download") == "1" and variant != "thumb"
+    if signed := signed_redirect(image, variant, download):
+        return signed  # media in a bucket: a short-lived signed URL, after the check above
     response = FileResponse(
         field.open("rb"),
         content_type="image/webp" if variant == "thumb" else image.content_type,
