@@ -175,7 +175,9 @@ def test_it_refuses_uploads_over_the_size_cap(owner_client, owner_key, settings)
         ("empty.png", b"", "image/png"),
     ],
 )
-def test_it_refuses_formats_outside_the_allowlist(owner_client, owner_key, name, data, content_type):
+def test_it_refuses_formats_outside_the_allowlist(
+    owner_client, owner_key, name, data, content_type
+):
     response = post_edit(owner_client, owner_key.provider, files=[upload(name, data, content_type)])
     message = errors_of(response, "files")
     assert name in message or "empty" in message

@@ -172,9 +172,7 @@ def test_it_builds_openai_json_edits_that_match_openais_schema(schemas):
 # --- multipart ------------------------------------------------------------------------------
 
 
-def test_it_sends_multipart_files_fetching_urls_through_the_guarded_fetcher(
-    owner, owner_key, fake
-):
+def test_it_sends_multipart_files_fetching_urls_through_the_guarded_fetcher(owner, owner_key, fake):
     set_mode(owner_key, "multipart")
     url = fake_image_url(fake)
     refs = [stored(owner, (256, 256)), url_input(owner, url)]
