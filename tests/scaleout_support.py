@@ -37,7 +37,7 @@ def admin_url() -> str:
     return os.environ.get("PLAYGROUND_TEST_POSTGRES_URL", DEFAULT_ADMIN_URL)
 
 
-def _connect(url: str):
+def connect(url: str):
     import psycopg
 
     config = dj_database_url.parse(url)
@@ -62,7 +62,7 @@ def create_database(label: str) -> str:
     """A new empty database; returns its DATABASE_URL. Dropped when the test session ends."""
     url = admin_url()
     name = f"playground_{label}_{uuid.uuid4().hex[:12]}"[:63]
-    with _connect(url) as conn:
+    with connect(url) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = url.rsplit("/", 1)[0] + "/" + name
     _created.append(database_url)
@@ -71,7 +71,7 @@ def create_database(label: str) -> str:
 
 def drop_database(database_url: str) -> None:
     name = database_url.rsplit("/", 1)[1]
-    with _connect(database_url.rsplit("/", 1)[0] + "/postgres") as conn:
+    with connect(database_url.rsplit("/", 1)[0] + "/postgres") as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     if database_url in _created:
         _created.remove(database_url)
