@@ -50,7 +50,7 @@
   }
 
   function init(root) {
-    var form = (root || document).querySelector("#generate-form");
+    var form = (root || document).querySelector("#generate-form, #edit-form");
     if (!form || form.dataset.ready) return;
     form.dataset.ready = "1";
     form.addEventListener("input", function (event) {

@@ -113,6 +113,8 @@
     this.exporting = null;
     this.previewUrl = null;
     this.loadedKept = false;
+    this.version = 0;
+    this.exports = 0;
     this.bind();
   }
 
@@ -203,9 +205,14 @@
 
   // The selection as the mask the API wants: transparent where painted, opaque elsewhere.
   Painter.prototype.maskCanvas = function () {
-    var out = document.createElement("canvas");
-    out.width = this.canvas.width;
-    out.height = this.canvas.height;
+    var out;
+    if (window.OffscreenCanvas) {
+      out = new OffscreenCanvas(this.canvas.width, this.canvas.height);
+    } else {
+      out = document.createElement("canvas");
+      out.width = this.canvas.width;
+      out.height = this.canvas.height;
+    }
     var ctx = out.getContext("2d");
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, out.width, out.height);
@@ -223,17 +230,21 @@
 
   Painter.prototype.export = function () {
     var self = this;
+    var version = ++this.version;
     if (!this.hasSelection) {
       this.setOutput(null);
       return Promise.resolve();
     }
-    return new Promise(function (resolve) {
-      self.maskCanvas().toBlob(function (blob) {
-        self.setOutput(blob);
-        resolve();
-      }, "image/png");
+    return toPng(this.maskCanvas()).then(function (blob) {
+      if (version === self.version) self.setOutput(blob);  // a newer stroke wins
     });
   };
+
+  // OffscreenCanvas encodes at once; a page canvas's toBlob may wait for an idle moment.
+  function toPng(canvas) {
+    if (canvas.convertToBlob) return canvas.convertToBlob({ type: "image/png" });
+    return new Promise(function (resolve) { canvas.toBlob(resolve, "image/png"); });
+  }
 
   Painter.prototype.setOutput = function (blob) {
     if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
@@ -248,6 +259,7 @@
       this.preview.removeAttribute("src");
     }
     this.output.files = transfer.files;
+    this.root.dataset.exported = String(++this.exports);  // tests wait on this
     this.describe();
   };
 
@@ -266,10 +278,10 @@
     this.preview.hidden = overlay;
     if (!overlay && !this.previewUrl) {
       var self = this;
-      this.maskCanvas().toBlob(function (blob) {
+      toPng(this.maskCanvas()).then(function (blob) {
         self.previewUrl = URL.createObjectURL(blob);
         self.preview.src = self.previewUrl;
-      }, "image/png");
+      });
     }
   };
 
@@ -293,6 +305,8 @@
       var w = img.naturalWidth, h = img.naturalHeight;
       var sameSize = self.canvas.width === w && self.canvas.height === h;
       self.base.src = target.src;
+      // The stage has the image's shape before the picture itself is decoded.
+      self.stage.style.aspectRatio = w + " / " + h;
       if (!sameSize) {
         self.canvas.width = w;
         self.canvas.height = h;  // resizing clears the selection: it belonged to another image
