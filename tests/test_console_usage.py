@@ -203,7 +203,8 @@ def test_it_groups_days_in_the_configured_time_zone(settings, owner, provider):
 def test_it_draws_stacked_bars_to_scale(owner, provider):
     rows = usage_rows(accounted_runs(), "user")
     chart = build_chart(rows, date(2026, 1, 1), date(2026, 1, 7), "units")
-    assert chart.empty and chart.segments == [] and len(chart.x_ticks) == 7
+    assert chart.empty and chart.segments == []
+    assert [label for _, label in chart.x_ticks] == ["Jan 1", "Jan 3", "Jan 5", "Jan 7"]
 
     for name, n in (("a", 1), ("b", 3)):
         run = Run.objects.create(owner=owner, provider=provider, provider_name=name, prompt="x")

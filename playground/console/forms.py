@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -85,7 +85,7 @@ class ProviderForm(forms.Form):
         label="Output format field",
         choices=Provider.FORMAT_FIELDS,
         initial="output_format",
-        help_text="Some gateways take `format` instead of `output_format`.",
+        help_text="Some gateways take format instead of output_format.",
     )
     supports_image_config = forms.BooleanField(
         label="Accepts image_config (aspect_ratio, image_size)", required=False
@@ -299,6 +299,12 @@ class UsageFilterForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if self.is_bound:
+            # Missing filters take their defaults visibly, so the form shows what is applied.
+            self.data = self.data.copy()
+            for name, value in self._defaults().items():
+                if not self.data.get(name):
+                    self.data[name] = value
         self.fields["user"].queryset = get_user_model().objects.order_by("username")
         keys = ApiKey.objects.select_related("provider", "user", "team").order_by(
             "provider__name", "pk"
@@ -306,6 +312,19 @@ class UsageFilterForm(forms.Form):
         self.fields["key"].choices = [("", "All keys")] + [
             (k.pk, f"{k.provider.name} {k.hint} ({k.owner_label})") for k in keys
         ]
+
+    def _defaults(self) -> dict[str, str]:
+        today = timezone.localdate(timezone=local_zone())
+        try:
+            end = date.fromisoformat(self.data.get("end") or "")
+        except ValueError:
+            end = today
+        return {
+            "end": today.isoformat(),
+            "start": (end - timedelta(days=29)).isoformat(),
+            "group": "provider",
+            "metric": "units",
+        }
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -271,12 +271,10 @@ def build_chart(rows: list[UsageRow], start: date, end: date, metric: str) -> Ch
     top = _nice_ceiling(peak)
     plot_w = chart.plot_right - chart.plot_left
     plot_h = chart.plot_bottom - chart.plot_top
-    chart.y_ticks = [
-        (chart.plot_bottom - plot_h * i / 4, _short(top * i / 4)) for i in range(0, 5)
-    ]
+    chart.y_ticks = [(chart.plot_bottom - plot_h * i / 4, _short(top * i / 4)) for i in range(0, 5)]
     slot = plot_w / len(days)
     bar = max(1.0, slot * 0.72)
-    every = max(1, math.ceil(len(days) / 8))
+    every = max(1, math.ceil(len(days) / 6))
     legend_names = dict(chart.legend)
     for index, day in enumerate(days):
         x = chart.plot_left + index * slot + (slot - bar) / 2
@@ -290,8 +288,12 @@ def build_chart(rows: list[UsageRow], start: date, end: date, metric: str) -> Ch
             name = legend_names.get(series, "other")
             chart.segments.append(
                 Segment(
-                    x=round(x, 2), y=round(y, 2), width=round(bar, 2), height=round(height, 2),
-                    series=series, title=f"{day:%Y-%m-%d} · {name}: {_short(value)} {metric}",
+                    x=round(x, 2),
+                    y=round(y, 2),
+                    width=round(bar, 2),
+                    height=round(height, 2),
+                    series=series,
+                    title=f"{day:%Y-%m-%d} · {name}: {_short(value)} {metric}",
                 )  # fmt: skip
             )
     return chart

@@ -70,8 +70,9 @@ def index(request: HttpRequest) -> HttpResponse:
     context = {
         "providers_enabled": Provider.objects.filter(enabled=True).count(),
         "providers_total": Provider.objects.count(),
-        "keys_active": keys.filter(revoked_at__isnull=True, saved_for_url=F("provider__base_url"))
-        .count(),
+        "keys_active": keys.filter(
+            revoked_at__isnull=True, saved_for_url=F("provider__base_url")
+        ).count(),
         "keys_reentry": keys.filter(revoked_at__isnull=True)
         .exclude(saved_for_url=F("provider__base_url"))
         .count(),
@@ -110,7 +111,10 @@ def provider_new(request: HttpRequest) -> HttpResponse:
         form.apply_to(provider)
         provider.save(actor=request.user)
         AuditEvent.record(
-            request.user, AuditEvent.Action.PROVIDER_ADDED, provider, {"base_url": provider.base_url}
+            request.user,
+            AuditEvent.Action.PROVIDER_ADDED,
+            provider,
+            {"base_url": provider.base_url},
         )
         messages.success(request, f"Provider {provider.name} added. Add keys for it next.")
         return redirect("console:providers")
