@@ -15,6 +15,7 @@ from playground.gallery.models import Image
 from playground.jobs.models import Run
 from playground.providers.models import Provider
 from tests.test_browser import browser, log_in  # noqa: F401  (the shared browser fixture)
+from tests.test_edit_form import image_bytes, mask_bytes
 
 pytestmark = pytest.mark.browser
 
@@ -211,4 +212,33 @@ def test_the_edit_page_works_at_phone_width(
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(tmp_path / "edit-phone.png"), full_page=True)
     assert page.get_by_role("button", name="Edit", exact=True).is_visible()
+    context.close()
+
+
+def test_it_edits_without_javascript(
+    browser,  # noqa: F811
+    live_server,
+    providers,
+    fake,
+    django_user_model,
+    tmp_path,
+):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=False
+    )
+    page = context.new_page()
+    log_in(page, live_server, django_user_model)
+    page.goto(live_server.url + "/edit/")
+    assert not page.locator("#mask-painter").is_visible()  # painting needs JavaScript
+    reference, mask = tmp_path / "photo.png", tmp_path / "mask.png"
+    reference.write_bytes(image_bytes((64, 48)))
+    mask.write_bytes(mask_bytes((64, 48)))
+    page.get_by_label("Prompt (prompt)").fill("no script needed")
+    page.get_by_label("Upload references (image)").set_input_files(str(reference))
+    page.get_by_label("Upload a mask (mask)").set_input_files(str(mask))
+    page.get_by_role("button", name="Edit", exact=True).click()
+    page.wait_for_url("**/runs/**")
+    run = Run.objects.get(kind="edit")
+    assert [i.source for i in run.reference_inputs] == ["upload"]
+    assert run.mask_input.size_label == "64x48"
     context.close()

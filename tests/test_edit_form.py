@@ -8,6 +8,7 @@ import zlib
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.urls import reverse
 from PIL import Image as PILImage
 
@@ -453,7 +454,9 @@ def test_it_sweeps_pending_uploads_after_a_day(owner, owner_key, media_root):
     fresh = RunInput.store(
         image_bytes((10, 10)), owner=owner, source="upload", image_format="PNG", width=10, height=10
     )
-    assert RunInput.objects.sweep_pending() == 1
+    out = io.StringIO()
+    call_command("sweep_runs", stdout=out)
+    assert "1 pending edit upload(s) deleted" in out.getvalue()
     assert list(RunInput.objects.all()) == [fresh]
     assert not old.file.storage.exists(old.file.name)
     assert fresh.file.storage.exists(fresh.file.name)

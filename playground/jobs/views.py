@@ -18,7 +18,7 @@ def get_run_or_404(request: HttpRequest, run_id) -> Run:
     run = (
         Run.objects.visible_to(request.user)
         .select_related("provider")
-        .prefetch_related("images")
+        .prefetch_related("images", "inputs")
         .filter(pk=run_id)
         .first()
     )
