@@ -18,6 +18,7 @@ import httpx
 from .errors import UpstreamError
 from .requests import normalize_base_url
 from .responses import parse_error_response, parse_images_response, parse_models_response
+from .tls import tls_context
 from .types import UpstreamResult
 
 T = TypeVar("T")
@@ -64,6 +65,7 @@ class UpstreamClient:
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             follow_redirects=False,
             transport=transport,
+            verify=tls_context(),
         )
 
     # --- endpoints ----------------------------------------------------------------------------

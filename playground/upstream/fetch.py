@@ -29,6 +29,7 @@ import httpx
 from PIL import Image, UnidentifiedImageError
 
 from playground.upstream.errors import UpstreamError
+from playground.upstream.tls import tls_context
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -357,7 +358,9 @@ def _follow(
 def _default_transport() -> httpx.HTTPTransport:
     # No keep-alive: a pooled connection is keyed by IP, and must not be reused for a redirect
     # to another hostname on the same IP whose certificate was never checked.
-    return httpx.HTTPTransport(retries=0, limits=httpx.Limits(max_keepalive_connections=0))
+    return httpx.HTTPTransport(
+        verify=tls_context(), retries=0, limits=httpx.Limits(max_keepalive_connections=0)
+    )
 
 
 class _Deadline:
