@@ -86,8 +86,9 @@ def test_it_generates_two_images_and_lists_the_run(
     page.get_by_role("link", name="Gallery").click()
     tile = page.locator(".tile").first
     assert "a lighthouse at dusk" in tile.inner_text()
-    tile.locator("a.tile-link").click()
-    assert page.get_by_role("heading", name="Images").is_visible()
+    # The thumbnail opens the lightbox; the prompt leads to the run's page.
+    tile.locator(".prompt a").click()
+    page.get_by_role("heading", name="Images").wait_for()
     assert page.locator(".full-images img").count() == 2
     assert "gpt-image-1" in page.locator(".facts").first.inner_text()
 

@@ -23,7 +23,7 @@ def team(db):
 
 
 def member(team, username, role=Membership.Role.MEMBER):
-    user = get_user_model().objects.create_user(username, password=f"{username}-pass-123")
+    user = get_user_model().objects.create_user(username)
     Membership.objects.create(team=team, user=user, role=role)
     return user
 
@@ -410,10 +410,32 @@ def test_it_reruns_with_the_teammates_own_key(
     assert "api_key" not in new.params
 
 
-def test_it_does_not_rerun_edits_yet(owner_client, owner, provider):
+@pytest.mark.django_db(transaction=True)
+def test_it_reruns_an_edit_with_its_stored_inputs(owner_client, owner, provider, owner_key):
+    from playground.jobs.models import RunInput
+
+    source = make_run(owner, provider, kind=Run.Kind.EDIT, prompt="make it blue", images=0,
+                      api_key=owner_key, params={"quality": "low", "n": 1})  # fmt: skip
+    reference = RunInput.store(png_bytes((64, 64)), owner=owner, source="upload",
+                               image_format="PNG", width=64, height=64)  # fmt: skip
+    RunInput.objects.filter(pk=reference.pk).update(run=source)
+    response = owner_client.post(reverse("gallery:rerun", args=[source.pk]))
+    new = Run.objects.exclude(pk=source.pk).get()
+    assert response["Location"] == reverse("gallery:run", args=[new.pk])
+    assert new.kind == Run.Kind.EDIT and new.params == source.params
+    copied = new.inputs.get()
+    assert copied.pk != reference.pk and copied.file.name == reference.file.name
+    finished = wait_for(lambda: Run.objects.filter(pk=new.pk, finished_at__isnull=False).first())
+    assert finished.status == Run.Status.SUCCEEDED, finished.error_message
+    assert finished.images.exists()
+
+
+def test_it_does_not_rerun_an_edit_whose_inputs_were_not_kept(
+    owner_client, owner, provider, owner_key
+):
     run = make_run(owner, provider, kind=Run.Kind.EDIT)
     response = owner_client.post(reverse("gallery:rerun", args=[run.pk]), follow=True)
-    assert "Only generations can be re-run" in response.content.decode()
+    assert "input images were not kept" in response.content.decode()
     assert Run.objects.count() == 1
 
 

@@ -42,7 +42,7 @@ class GalleryFilterForm(forms.Form):
     sort = forms.ChoiceField(
         label="Sort",
         required=False,
-        choices=[("newest", "Newest first"), ("oldest", "Oldest first"), ("rating", "Best rated")],
+        choices=[("", "Newest first"), ("oldest", "Oldest first"), ("rating", "Best rated")],
     )
     person = forms.TypedChoiceField(label="Person", required=False, coerce=int, empty_value=None)
     team = forms.ChoiceField(label="Shared with", required=False)

@@ -290,17 +290,14 @@ def rerun(run, user):
     """Send a run's parameters again as a new run of `user`'s, through `submit_run`.
 
     The key is reused only while this user may still use it; otherwise their default key for the
-    provider is taken. The run stays shared with its team only if the user is in that team.
+    provider is taken. The run stays shared with its team only if the user is in that team. An
+    edit is repeated with its stored references and mask (the files are shared, not copied).
     """
     from playground.accounts.models import team_ids
     from playground.jobs.models import Run
-    from playground.jobs.submit import submit_run
+    from playground.jobs.submit import RunRefused, submit_run
     from playground.providers.models import ApiKey
 
-    if run.kind != Run.Kind.GENERATE:
-        raise RerunRefused(
-            "Only generations can be re-run for now: an edit's input images are not stored yet."
-        )
     provider = run.provider
     if provider is None or not provider.enabled:
         raise RerunRefused(f"{run.provider_name} is no longer available.")
@@ -315,22 +312,38 @@ def rerun(run, user):
         raise RerunRefused(
             f"{provider.name}'s address changed since your key was saved; enter it again on Keys."
         )
+    attach = None
+    if run.kind == Run.Kind.EDIT:
+        inputs = list(run.inputs.all())
+        if not any(item.role == "reference" for item in inputs):
+            raise RerunRefused(
+                "This edit's input images were not kept, so it cannot be repeated from here."
+            )
+
+        def attach(new_run) -> None:
+            for item in inputs:
+                item.copy_for(new_run, item.role, item.position)
+
     params = dict(run.params)
     params.pop("api_key", None)
     if key is not None and key.pk == run.api_key_id and "api_key" in run.params:
         params["api_key"] = key.pk
     in_team = run.team_id and team_ids(user).filter(team_id=run.team_id).exists()
-    return submit_run(
-        owner=user,
-        team_id=run.team_id if in_team else None,
-        provider=provider,
-        provider_name=provider.name,
-        api_key=key,
-        kind=run.kind,
-        model=run.model,
-        prompt=run.prompt,
-        params=params,
-    )
+    try:
+        return submit_run(
+            owner=user,
+            team_id=run.team_id if in_team else None,
+            provider=provider,
+            provider_name=provider.name,
+            api_key=key,
+            kind=run.kind,
+            model=run.model,
+            prompt=run.prompt,
+            params=params,
+            attach=attach,
+        )
+    except RunRefused as exc:
+        raise RerunRefused(exc.message) from exc
 
 
 def delete_run(run) -> None:

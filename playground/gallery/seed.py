@@ -97,7 +97,7 @@ def seed_runs(
     people = [owner, *reviewers]
     Rating.objects.bulk_create(
         [
-            Rating(run=run, user=people[i % len(people)], stars=1 + (i * 7) % 5)
+            Rating(run=run, user=people[i % len(people)], stars=5 - i % 5)
             for i, run in enumerate(runs)
             if i % 3 == 0
         ],

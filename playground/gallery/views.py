@@ -39,7 +39,6 @@ from playground.gallery.models import (
 )
 from playground.gallery.review_views import review_context, tag_suggestions
 from playground.jobs.models import Run
-from playground.jobs.submit import RunRefused
 from playground.jobs.views import get_run_or_404
 
 PAGE_SIZE = 24
@@ -101,7 +100,8 @@ def run_context(request: HttpRequest, run: Run, **forms) -> dict:
             "is_owner": is_owner,
             "can_delete": can_delete(request.user, run),
             "visibility_form": visibility_form,
-            "tag_suggestions": tag_suggestions(request.user),
+            # A fragment in the gallery uses the page's own list of suggestions.
+            "tag_suggestions": [] if request.htmx else tag_suggestions(request.user),
         }
     )
     return context
@@ -176,8 +176,8 @@ def rerun_view(request: HttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     try:
         new_run = rerun(run, request.user)
-    except (RerunRefused, RunRefused) as exc:
-        reason = getattr(exc, "message", None) or str(exc)
+    except RerunRefused as exc:
+        reason = str(exc)
         if request.htmx:
             return render(request, "gallery/_rerun.html", {"error": reason})
         messages.error(request, f"Not re-run: {reason}")
