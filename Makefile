@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-postgres install bootstrap lint format clean
+.PHONY: run test test-postgres bench install bootstrap lint format clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -34,6 +34,10 @@ test: bootstrap
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
 test-postgres: install
 	DATABASE_URL="$(POSTGRES_URL)/playground_$$(date +%s)_$$$$" $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The five figures of BENCHMARKS.md, which it rewrites (minutes; not part of `make test`).
+bench: install
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
