@@ -139,6 +139,7 @@ def main() -> None:
     with FakeGatewayServer() as fake:
         profiler = globals()[f"profile_{args.what}"](owner, fake)
     text = profiler.output_text(unicode=True, color=False, show_all=args.all)
+    text = text.replace(str(BENCH.parent) + "/", "")  # no paths of this machine in the record
     name = args.what + (f"-{args.suffix}" if args.suffix else "")
     out = BENCH / "profiles" / f"{name}.txt"
     out.parent.mkdir(exist_ok=True)

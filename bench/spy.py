@@ -14,6 +14,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 class Spy:
     def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
@@ -38,7 +40,8 @@ def _frame(frame: str) -> str:
     # "function (path/to/module.py:123)" -> "function (module.py)"
     name, _, where = frame.partition(" (")
     path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/", "lib/python3.11/"):
+    path = path.removeprefix(str(ROOT) + "/")
+    for marker in ("site-packages/", "lib/python3.11/"):
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})"
