@@ -242,3 +242,20 @@ def test_it_edits_without_javascript(
     assert [i.source for i in run.reference_inputs] == ["upload"]
     assert run.mask_input.size_label == "64x48"
     context.close()
+
+
+def test_it_stops_pasted_data_urls_too_large_to_send_as_text(
+    page, live_server, providers, django_user_model
+):
+    log_in(page, live_server, django_user_model)
+    page.goto(live_server.url + "/edit/")
+    limit = int(page.get_attribute("#edit-form", "data-max-text"))
+    assert limit == 2_621_440  # Django's DATA_UPLOAD_MAX_MEMORY_SIZE
+    # Megabytes of text make headless Chromium crawl; the same check with a smaller limit.
+    page.evaluate("document.getElementById('edit-form').dataset.maxText = '1000'")
+    page.get_by_label("Reference URLs (image), one per line").fill(
+        "data:image/png;base64," + "A" * 2000
+    )
+    page.get_by_role("button", name="Edit", exact=True).click()
+    assert page.locator("#text-too-large").is_visible()
+    assert page.url == live_server.url + "/edit/" and not Run.objects.exists()

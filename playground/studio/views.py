@@ -100,6 +100,8 @@ def _edit_context(request: HttpRequest, form: EditForm) -> dict:
         "picker_exclude": ",".join(chosen + selected),
         "has_providers": Provider.objects.filter(enabled=True).exists(),
         "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+        # Django refuses a request whose text fields exceed this (pasted data URLs count).
+        "max_text_bytes": settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0,
     }
 
 

@@ -379,6 +379,17 @@
       if (name === "files" || name === "gallery" || name === "references" || name === "urls") refresh();
     });
     form.addEventListener("submit", function (event) {
+      // The server refuses a request whose text fields are too large before any form sees it.
+      var limit = parseInt(form.dataset.maxText || "0", 10);
+      var text = all(form, "textarea, input[type=text], input:not([type])")
+        .reduce(function (sum, el) { return sum + el.value.length; }, 0);
+      var tooLarge = $(form, "#text-too-large");
+      if (tooLarge) tooLarge.hidden = !(limit && text > limit * 0.95);
+      if (tooLarge && !tooLarge.hidden) {
+        event.preventDefault();
+        tooLarge.scrollIntoView({ block: "center" });
+        return;
+      }
       if (!painter || !painter.exporting) return;
       // Wait for the last stroke's PNG before the form goes out.
       event.preventDefault();
