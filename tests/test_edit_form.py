@@ -460,3 +460,13 @@ def test_it_sweeps_pending_uploads_after_a_day(owner, owner_key, media_root):
     assert list(RunInput.objects.all()) == [fresh]
     assert not old.file.storage.exists(old.file.name)
     assert fresh.file.storage.exists(fresh.file.name)
+
+
+def test_it_keeps_the_other_references_when_one_is_gone(owner_client, owner, owner_key):
+    kept = RunInput.store(
+        image_bytes(), owner=owner, source="upload", image_format="PNG", width=64, height=48
+    )
+    gone = "00000000-0000-4000-8000-000000000000"
+    response = post_edit(owner_client, owner_key.provider, references=[str(kept.pk), gone])
+    assert "no longer available" in errors_of(response, "references")
+    assert response.context["form"].chosen_inputs == [kept]

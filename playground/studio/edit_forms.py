@@ -377,16 +377,10 @@ class EditForm(GenerateForm):
         return data
 
     def _collect_references(self, data: dict) -> list[Candidate]:
-        found = [
-            Candidate.of_input(item)
-            for item in self.chosen_inputs
-            if str(item.pk) in (data.get("references") or [])
-        ]
-        found += [
-            Candidate.of_image(image)
-            for image in self.selected_images
-            if str(image.pk) in (data.get("gallery") or [])
-        ]
+        # Exactly the ticked inputs and images this user may use, in the order submitted; one
+        # that is not available any more is reported by its field without dropping the others.
+        found = [Candidate.of_input(item) for item in self.chosen_inputs]
+        found += [Candidate.of_image(image) for image in self.selected_images]
         problems = []
         for upload in data.get("files") or []:
             label = upload.name
