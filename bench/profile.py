@@ -4,7 +4,7 @@
     python bench/profile.py run      # execute_run: one 1024x1024 b64 and one url run, no latency
     python bench/profile.py submit   # the generate form POST that creates and enqueues a run
     python bench/profile.py gallery  # the gallery's first page with 1,000 runs / 4,000 images
-    python bench/profile.py memory   # execute_run of a 4096x4096 b64 answer (tracemalloc peak)
+    python bench/profile.py memory   # peak RSS of each step of a 4096x4096 b64 run
 
 Each writes bench/profiles/<name>.txt (pass --suffix before/after to keep both) and prints it.
 A temporary data directory with a fresh SQLite database is used; the fake gateway runs in a
@@ -107,24 +107,86 @@ def profile_gallery(owner, fake) -> Profiler:
     return profiler
 
 
-def profile_memory(owner, fake) -> Profiler:
-    import tracemalloc
+def _rss() -> tuple[int, int]:
+    status = Path("/proc/self/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return (int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024)
 
-    routmy = Provider.objects.create(
-        name="Profile routmy", base_url=fake.base_url("routmy"), requires_key=False,
-        is_local=True, supports_image_config=True,
-    )  # fmt: skip
-    params = {"model": "fake/image-model", "aspect_ratio": "1:1", "image_size": "4K"}
-    execute_run(make_run(owner, routmy, prompt="warm", **{**params, "image_size": "1K"}).pk)
-    run = make_run(owner, routmy, prompt="[fake:huge_b64=32] profile memory", **params)
-    tracemalloc.start(25)
-    profiler = Profiler(interval=0.0005)
-    with profiler:
-        execute_run(run.pk)
-    current, peak = tracemalloc.get_traced_memory()
-    print(f"tracemalloc: peak {peak / 2**20:.0f} MiB (Python allocations only)")
-    tracemalloc.stop()
-    return profiler
+
+def _peak_over(work) -> tuple[int, object]:
+    """Peak RSS added while `work()` runs, over the RSS just before it (Linux)."""
+    import gc
+
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    before, _ = _rss()
+    result = work()
+    return _rss()[1] - before, result
+
+
+def proposed_thumbnail(data: bytes) -> bytes:
+    """make_thumbnail with the resize before the mode conversion (see BENCHMARKS.md)."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from playground.gallery.models import THUMBNAIL_EDGE
+
+    with PILImage.open(io.BytesIO(data)) as img:
+        img.draft("RGB", (THUMBNAIL_EDGE, THUMBNAIL_EDGE))
+        has_alpha = img.mode in ("RGBA", "LA") or "transparency" in img.info
+        img.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
+        img = img.convert("RGBA" if has_alpha else "RGB")
+        out = io.BytesIO()
+        img.save(out, "WEBP", quality=80, method=4)
+        return out.getvalue()
+
+
+def profile_memory(owner, fake) -> str:
+    """Peak RSS of each step of a 4096x4096 b64 run, the fake gateway in its own process."""
+    from bench.harness import FakeGateway
+    from playground.gallery import models as gallery_models
+    from playground.upstream.client import UpstreamClient
+
+    if os.environ.get("PROFILE_PROPOSED_THUMBNAIL"):
+        gallery_models.make_thumbnail = proposed_thumbnail
+    remote = FakeGateway(Path(os.environ["PLAYGROUND_DATA_DIR"]) / "fake").start()
+    try:
+        routmy = Provider.objects.create(
+            name="Profile routmy", base_url=remote.base_url("routmy"), requires_key=False,
+            is_local=True, supports_image_config=True,
+        )  # fmt: skip
+        params = {"model": "fake/image-model", "aspect_ratio": "1:1", "image_size": "4K"}
+        body = {"model": params["model"], "prompt": "[fake:huge_b64=32] profile memory", "n": 1,
+                "image_config": {"aspect_ratio": "1:1", "image_size": "4K"}}  # fmt: skip
+        execute_run(make_run(owner, routmy, prompt="warm", **{**params, "image_size": "1K"}).pk)
+
+        def call():
+            with UpstreamClient(routmy.base_url, None) as client:
+                return client.generate(body)
+
+        upstream, result = _peak_over(call)
+        data = result.images[0].data
+        del result
+        thumb, _ = _peak_over(lambda: gallery_models.make_thumbnail(data))
+        del data
+        run = make_run(owner, routmy, prompt=body["prompt"], **params)
+        whole, _ = _peak_over(lambda: execute_run(run.pk))
+        payload = 32 * 2**20
+        mib = 2**20
+        return "\n".join(
+            [
+                f"peak RSS added, 4096x4096 PNG as b64_json, {payload / mib:.0f} MiB response body"
+                + (" (proposed make_thumbnail)" if os.environ.get("PROFILE_PROPOSED_THUMBNAIL")
+                   else ""),
+                f"  UpstreamClient.generate (read, parse, decode): {upstream / mib:6.0f} MiB",
+                f"  make_thumbnail of the decoded image:           {thumb / mib:6.0f} MiB",
+                f"  the whole execute_run:                         {whole / mib:6.0f} MiB"
+                f" = {whole / payload:.2f}x the payload",
+            ]
+        )
+    finally:
+        remote.stop()
 
 
 def main() -> None:
@@ -138,7 +200,10 @@ def main() -> None:
     owner = get_user_model().objects.create_user("profiler")
     with FakeGatewayServer() as fake:
         profiler = globals()[f"profile_{args.what}"](owner, fake)
-    text = profiler.output_text(unicode=True, color=False, show_all=args.all)
+    if isinstance(profiler, str):
+        text = profiler
+    else:
+        text = profiler.output_text(unicode=True, color=False, show_all=args.all)
     text = text.replace(str(BENCH.parent) + "/", "")  # no paths of this machine in the record
     name = args.what + (f"-{args.suffix}" if args.suffix else "")
     out = BENCH / "profiles" / f"{name}.txt"

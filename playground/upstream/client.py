@@ -19,6 +19,7 @@ from .errors import UpstreamError
 from .requests import normalize_base_url
 from .responses import parse_error_response, parse_images_response, parse_models_response
 from .tls import tls_context
+from .tls import tls_context
 from .types import UpstreamResult
 
 T = TypeVar("T")
@@ -163,12 +164,13 @@ class UpstreamClient:
 
     def _read(
         self, response: httpx.Response, deadline: float, limit: int, *, truncate: bool = False
-    ) -> bytes:
+    ) -> bytes | bytearray:
         declared = response.headers.get("content-length", "")
         if not truncate and declared.isdigit() and int(declared) > limit:
             raise self._too_large(limit, response.status_code)
-        chunks: list[bytes] = []
-        size = 0
+        # One growing buffer, not chunks joined at the end (the answer twice in memory); the
+        # JSON parser empties it once it has the text (see responses._load_json_object).
+        content = bytearray()
         for chunk in self._body_chunks(response):
             if time.monotonic() > deadline:
                 raise UpstreamError(
@@ -176,13 +178,12 @@ class UpstreamClient:
                     f"The answer took longer than the {self.timeout:g} s allowed",
                     status=response.status_code,
                 )
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
+            content += chunk
+            if len(content) > limit:
                 if truncate:
-                    break
+                    return bytes(content[:limit])
                 raise self._too_large(limit, response.status_code)
-        return b"".join(chunks)[:limit]
+        return bytes(content) if truncate else content
 
     @staticmethod
     def _body_chunks(response: httpx.Response) -> Iterator[bytes]:
