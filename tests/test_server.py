@@ -40,6 +40,7 @@ class Server:
             **own_database_env("server"),
         }
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         self.log = data_dir / "server.log"
         self.process: subprocess.Popen | None = None
 
