@@ -81,8 +81,9 @@ def refusal_for(run) -> Refusal | None:
     if team_id:
         subjects |= models.Q(team_id=team_id)
     # Locking the limit rows serialises submissions of one user or team on databases that
-    # support it, so two simultaneous submits cannot both take the last slot.
-    limits = list(Limit.objects.select_for_update().filter(subjects).select_related("user", "team"))
+    # support it, so two simultaneous submits cannot both take the last slot. (No join here:
+    # PostgreSQL cannot lock the nullable side of an outer join, so no default ordering either.)
+    limits = list(Limit.objects.select_for_update().filter(subjects).order_by("pk"))
     limits.sort(key=lambda limit: limit.team_id is not None)  # the user's own limit first
     n = _requested(run.params)
     for limit in limits:

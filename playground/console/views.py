@@ -486,5 +486,9 @@ def _record_limit(request: HttpRequest, limit: Limit, before: dict) -> None:
         request.user,
         AuditEvent.Action.LIMIT_CHANGED,
         limit,
-        {name: {"from": before[name], "to": after[name]} for name in after},
+        {
+            name: {"from": before[name], "to": after[name]}
+            for name in after
+            if before[name] != after[name]
+        },
     )

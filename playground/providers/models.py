@@ -62,20 +62,14 @@ class Provider(models.Model):
     def save(self, *args, actor=None, **kwargs) -> None:
         """Save; a changed base URL is written to the audit log (with `actor`, if known)."""
         self.base_url = normalize_base_url(self.base_url)
-        previous = getattr(self, "_saved_base_url", None)
         update_fields = kwargs.get("update_fields")
+        previous = None
+        if self.pk and (update_fields is None or "base_url" in update_fields):
+            stored = Provider.objects.filter(pk=self.pk).values_list("base_url", flat=True)
+            previous = stored.first()
         super().save(*args, **kwargs)
-        if update_fields is not None and "base_url" not in update_fields:
-            return
         if previous is not None and previous != self.base_url:
             self._record_move(previous, actor)
-        self._saved_base_url = self.base_url
-
-    @classmethod
-    def from_db(cls, db, field_names, values) -> Provider:
-        provider = super().from_db(db, field_names, values)
-        provider._saved_base_url = provider.__dict__.get("base_url")
-        return provider
 
     def _record_move(self, previous: str, actor) -> None:
         # Keys saved for the old address are refused from now on (ApiKey.needs_reentry).

@@ -35,9 +35,7 @@ class Command(BaseCommand):
             if not dry_run:
                 # A queryset update leaves updated_at ("secret last set") as it was; matching the
                 # old ciphertext skips a key whose secret was replaced meanwhile (it is new).
-                ApiKey.objects.filter(pk=key.pk, ciphertext=key.ciphertext).update(
-                    ciphertext=token
-                )
+                ApiKey.objects.filter(pk=key.pk, ciphertext=key.ciphertext).update(ciphertext=token)
             rotated += 1
         verb = "can be re-encrypted" if dry_run else "re-encrypted under the newest key"
         self.stdout.write(f"{rotated} key{'s' if rotated != 1 else ''} {verb}.")
