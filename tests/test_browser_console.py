@@ -123,6 +123,8 @@ def test_it_lets_staff_add_a_provider_team_key_and_limit_and_read_usage(
     error.wait_for()
     assert "Daily image limit reached: team Design may request 3 images a day" in error.inner_text()
     assert member.get_by_label("Prompt (prompt)").input_value() == "a red kite over the hills"
+    error.scroll_into_view_if_needed()
+    member.screenshot(path=str(shots / "generate-refused-1280.png"))
     assert Run.objects.count() == 1
     assert TEAM_SECRET not in member.content() and "7766" not in member.content()
 
