@@ -464,6 +464,16 @@ def test_it_filters_and_paginates_the_audit_log(staff_client, staff, owner, team
     assert "The start date is after the end date." in bad
 
 
+def test_it_shows_the_audit_log_read_only_in_the_django_admin(client, staff, team):
+    event = AuditEvent.record(staff, AuditEvent.Action.TEAM_ADDED, team)
+    client.force_login(staff)
+    assert "Design" in client.get(reverse("admin:console_auditevent_changelist")).content.decode()
+    assert client.get(reverse("admin:console_auditevent_add")).status_code == 403
+    delete = reverse("admin:console_auditevent_delete", args=[event.pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
 def test_it_refuses_secret_names_in_audit_details(staff, team):
     with pytest.raises(ValueError, match="secret"):
         AuditEvent.record(staff, AuditEvent.Action.KEY_ADDED, team, {"secret": "x"})
