@@ -23,9 +23,6 @@ CHROMIUM = next(
 )
 pytestmark = pytest.mark.browser
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls below are plain test
-# setup, not async code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 # Set to a folder to keep the screenshots (they always go to the test's tmp_path too).
 SCREENSHOT_DIR = os.environ.get("PLAYGROUND_SCREENSHOT_DIR")
 
@@ -43,7 +40,10 @@ def browser():
         pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
+    # plain setup, not async code. Only for this module: the variable must not leak further.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
