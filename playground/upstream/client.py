@@ -19,7 +19,6 @@ from .errors import UpstreamError
 from .requests import normalize_base_url
 from .responses import parse_error_response, parse_images_response, parse_models_response
 from .tls import tls_context
-from .tls import tls_context
 from .types import UpstreamResult
 
 T = TypeVar("T")
