@@ -5,6 +5,7 @@
     python bench/profile.py submit   # the generate form POST that creates and enqueues a run
     python bench/profile.py gallery  # the gallery's first page with 1,000 runs / 4,000 images
     python bench/profile.py memory   # peak RSS of each step of a 4096x4096 b64 run
+    python bench/profile.py thumbnail  # make_thumbnail as it is vs the proposed order
 
 Each writes bench/profiles/<name>.txt (pass --suffix before/after to keep both) and prints it.
 A temporary data directory with a fresh SQLite database is used; the fake gateway runs in a
@@ -166,10 +167,10 @@ def profile_memory(owner, fake) -> str:
                 return client.generate(body)
 
         upstream, result = _peak_over(call)
-        data = result.images[0].data
+        holder = [result.images[0].data]
         del result
-        thumb, _ = _peak_over(lambda: gallery_models.make_thumbnail(data))
-        del data
+        thumb, _ = _peak_over(lambda: gallery_models.make_thumbnail(holder[0]))
+        holder.clear()
         run = make_run(owner, routmy, prompt=body["prompt"], **params)
         whole, _ = _peak_over(lambda: execute_run(run.pk))
         payload = 32 * 2**20
@@ -177,8 +178,11 @@ def profile_memory(owner, fake) -> str:
         return "\n".join(
             [
                 f"peak RSS added, 4096x4096 PNG as b64_json, {payload / mib:.0f} MiB response body"
-                + (" (proposed make_thumbnail)" if os.environ.get("PROFILE_PROPOSED_THUMBNAIL")
-                   else ""),
+                + (
+                    " (proposed make_thumbnail)"
+                    if os.environ.get("PROFILE_PROPOSED_THUMBNAIL")
+                    else ""
+                ),
                 f"  UpstreamClient.generate (read, parse, decode): {upstream / mib:6.0f} MiB",
                 f"  make_thumbnail of the decoded image:           {thumb / mib:6.0f} MiB",
                 f"  the whole execute_run:                         {whole / mib:6.0f} MiB"
@@ -189,9 +193,35 @@ def profile_memory(owner, fake) -> str:
         remote.stop()
 
 
+def profile_thumbnail(owner, fake) -> str:
+    """CPU time and peak memory of make_thumbnail as it is and as proposed, on the fake's PNGs."""
+    import statistics
+    import time
+
+    from playground.fakegateway import images
+    from playground.gallery.models import make_thumbnail
+
+    lines = ["make_thumbnail as it is vs proposed (resize before converting), fake gateway PNGs"]
+    for edge in (1024, 4096):
+        data = images.render("thumbnail profile", 0, edge, edge, "png")
+        for name, function in (("as it is", make_thumbnail), ("proposed", proposed_thumbnail)):
+            function(data)
+            cpu = []
+            for _ in range(15 if edge == 1024 else 5):
+                started = time.process_time()
+                function(data)
+                cpu.append(time.process_time() - started)
+            peak, _ = _peak_over(lambda f=function, d=data: f(d))
+            lines.append(
+                f"  {edge}x{edge} {name:9}: median CPU {statistics.median(cpu) * 1000:5.0f} ms, "
+                f"peak RSS added {peak / 2**20:4.0f} MiB"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=["run", "submit", "gallery", "memory"])
+    parser.add_argument("what", choices=["run", "submit", "gallery", "memory", "thumbnail"])
     parser.add_argument("--suffix", default="", help="e.g. before / after")
     parser.add_argument("--all", action="store_true", help="do not hide library frames")
     args = parser.parse_args()
