@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import threading
 
 import pytest
 
+from playground.jobs.backends import EmbeddedBackend
 from playground.upstream import fetch
 from playground.upstream.client import UpstreamClient
 from playground.upstream.errors import UpstreamError
@@ -58,3 +60,17 @@ def test_it_reads_an_answer_once_into_the_buffer_the_parser_releases(fake):
     with UpstreamClient(fake.base_url("openai"), "sk-test") as client:
         result = client.generate({"model": "gpt-image-1", "prompt": "one buffer", "n": 2})
     assert [image.data[:8] for image in result.images] == [b"\x89PNG\r\n\x1a\n"] * 2
+
+
+def test_it_starts_every_executor_thread_before_the_first_run():
+    backend = EmbeddedBackend("prestart", {"OPTIONS": {"max_workers": 8}})
+    try:
+        backend.prestart()
+        assert len(backend.executor._threads) == 8
+        done = threading.Barrier(9)
+        for _ in range(8):  # a burst as large as the pool: no submit has to start a thread
+            backend.executor.submit(done.wait, 5)
+        done.wait(5)
+        assert len(backend.executor._threads) == 8
+    finally:
+        backend.executor.shutdown(wait=True)

@@ -45,6 +45,18 @@ class EmbeddedBackend(BaseTaskBackend):
                 )
             return self._executor
 
+    def prestart(self) -> None:
+        """Start every worker thread now, while the process is idle.
+
+        ThreadPoolExecutor starts a thread at submit time when none is idle, and the submitting
+        request waits for that thread to get the GIL: measured at tens of milliseconds per run
+        when a burst of runs arrives (BENCHMARKS.md). Idle threads cost a little memory only.
+        """
+        ready = threading.Barrier(self.max_workers + 1)
+        for _ in range(self.max_workers):
+            self.executor.submit(ready.wait)
+        ready.wait()
+
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         self.validate_task(task)
         result = TaskResult(

@@ -24,6 +24,7 @@ class Command(BaseCommand):
         call_command("ensure_demo_provider", host=host, port=port)
         heartbeat.start()
         if isinstance(_backend(), EmbeddedBackend):
+            _backend().prestart()
             self._requeue_orphans()
         self.stdout.write(f"Image Playground on http://{_display(host)}:{port}/")
         uvicorn.run(
