@@ -6,6 +6,7 @@ Set PLAYGROUND_UPDATE_SCREENSHOTS=1 to refresh docs/screenshot-edit.png from thi
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,12 @@ from playground.fakegateway.images import render
 from playground.gallery.models import Image
 from playground.jobs.models import Run
 from playground.providers.models import Provider
-from tests.test_browser import browser, log_in  # noqa: F401  (the shared browser fixture)
 from tests.test_edit_form import image_bytes, mask_bytes
 
+CHROMIUM = next(
+    (p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()),
+    shutil.which("chromium"),
+)
 pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -37,8 +41,36 @@ MASK_PIXELS = """async () => {
 }"""
 
 
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
+    # plain setup, not async code. Only for this module: the variable must not leak further.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+def log_in(page, live_server, django_user_model) -> None:
+    django_user_model.objects.create_user("dora", password="dora-pass-123")
+    page.goto(live_server.url + "/login/")
+    page.get_by_label("Username").fill("dora")
+    page.get_by_label("Password").fill("dora-pass-123")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(live_server.url + "/")
+
+
 @pytest.fixture
-def page(browser, live_server):  # noqa: F811
+def page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(20_000)
@@ -196,7 +228,7 @@ def test_it_keeps_a_painted_mask_and_the_picks_when_the_form_has_an_error(
 
 
 def test_the_edit_page_works_at_phone_width(
-    browser,  # noqa: F811
+    browser,
     live_server,
     providers,
     django_user_model,
@@ -216,7 +248,7 @@ def test_the_edit_page_works_at_phone_width(
 
 
 def test_it_edits_without_javascript(
-    browser,  # noqa: F811
+    browser,
     live_server,
     providers,
     fake,
