@@ -17,7 +17,6 @@ CHROMIUM = next(
     shutil.which("chromium"),
 )
 pytestmark = pytest.mark.browser
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 TEAM_SECRET = "sk-browser-team-5f4e3d2c1b0a99887766"
 PHONE = {"width": 390, "height": 844}
@@ -29,7 +28,10 @@ def browser():
         pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
+    # Playwright's sync API runs an event loop in this thread; the ORM calls here are plain test
+    # setup, not async code. Only for this module: the variable must not leak further.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
