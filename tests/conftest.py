@@ -90,6 +90,16 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
     raise AssertionError("condition not met in time")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def heartbeat_stops_before_the_test_database_goes(django_db_setup):
+    """Tests that perform runs start the heartbeat thread; its open connection would keep
+    PostgreSQL from dropping the test database at the end of the session."""
+    yield
+    from playground.jobs.heartbeat import heartbeat
+
+    heartbeat.stop(timeout=10)
+
+
 @pytest.fixture(autouse=True)
 def runs_settle():
     """Let background runs of a test finish before its database is torn down."""

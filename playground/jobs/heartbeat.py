@@ -14,7 +14,7 @@ import threading
 import uuid
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,12 @@ class Heartbeat:
             self._thread = threading.Thread(target=self._loop, name="run-heartbeat", daemon=True)
             self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop beating; with a timeout, also wait for the thread to close its connection."""
         self._stop.set()
+        thread = self._thread
+        if timeout is not None and thread is not None:
+            thread.join(timeout)
 
     def beat_once(self) -> None:
         from playground.jobs.models import Run
@@ -69,6 +73,8 @@ class Heartbeat:
                 self.beat_once()
             except Exception:
                 logger.exception("heartbeat failed")
+        # An idle session left open would, on PostgreSQL, keep the database from being dropped.
+        connections.close_all()
 
 
 heartbeat = Heartbeat()
