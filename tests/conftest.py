@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import io
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -109,3 +111,29 @@ def runs_settle():
     backend = task_backends["default"]
     if hasattr(backend, "wait_idle"):
         backend.wait_idle(timeout=30)
+
+
+CHROMIUM = next(
+    (p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()),
+    shutil.which("chromium"),
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download), one per test module."""
+    if CHROMIUM is None:
+        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in browser tests are
+    # plain setup, not async code. Only while the module runs: the variable must not leak further.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()

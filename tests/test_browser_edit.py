@@ -6,7 +6,6 @@ Set PLAYGROUND_UPDATE_SCREENSHOTS=1 to refresh docs/screenshot-edit.png from thi
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,6 @@ from playground.jobs.models import Run
 from playground.providers.models import Provider
 from tests.test_edit_form import image_bytes, mask_bytes
 
-CHROMIUM = next(
-    (p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()),
-    shutil.which("chromium"),
-)
 pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -39,25 +34,6 @@ MASK_PIXELS = """async () => {
     centre: alpha(bitmap.width / 2, bitmap.height / 2), corner: alpha(4, 4),
   };
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
-    # plain setup, not async code. Only for this module: the variable must not leak further.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
 
 
 def log_in(page, live_server, django_user_model) -> None:

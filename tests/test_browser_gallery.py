@@ -17,10 +17,6 @@ from playground.gallery.models import Comment, Image, Rating, Review, RunTag, Ta
 from playground.jobs.models import Run
 from playground.providers.models import Provider
 
-CHROMIUM = next(
-    (p for p in ("/usr/lib/chromium/chromium", "/usr/bin/chromium") if Path(p).exists()),
-    shutil.which("chromium"),
-)
 pytestmark = pytest.mark.browser
 
 # Set to a folder to keep the screenshots (they always go to the test's tmp_path too).
@@ -32,25 +28,6 @@ PROMPTS = [
     ("a teapot on a windowsill, isometric", "later", "dall-e-3", "hd"),
     ("a fox in the snow, oil painting", "", "gpt-image-1", "medium"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        pytest.fail("Debian's chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
-    # plain setup, not async code. Only for this module: the variable must not leak further.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as pw:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
