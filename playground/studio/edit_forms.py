@@ -238,6 +238,7 @@ def _uuids(values) -> list[str]:
 
 
 class EditForm(GenerateForm):
+    upstream_fields = EDIT_UPSTREAM_FIELDS
     # Generation-only parameters.
     style = None
     aspect_ratio = None
@@ -495,14 +496,6 @@ class EditForm(GenerateForm):
             self.add_error("references", "dall-e-2 edits need a square PNG reference image.")
 
     # --- outcome ------------------------------------------------------------------------------
-
-    def upstream_params(self) -> dict[str, Any]:
-        data = self.cleaned_data
-        return {
-            name: data[name]
-            for name in EDIT_UPSTREAM_FIELDS
-            if data.get(name) is not None and data.get(name) != ""
-        }
 
     def keep_accepted(self) -> None:
         """After a failed submission: store what was accepted and show it as kept inputs."""

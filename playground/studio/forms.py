@@ -51,6 +51,7 @@ FAMILY_ONLY = {
 
 
 class GenerateForm(forms.Form):
+    upstream_fields = UPSTREAM_FIELDS
     provider = forms.ModelChoiceField(
         queryset=Provider.objects.none(), label="Provider", empty_label=None
     )
@@ -231,7 +232,7 @@ class GenerateForm(forms.Form):
         data = self.cleaned_data
         return {
             name: data[name]
-            for name in UPSTREAM_FIELDS
+            for name in self.upstream_fields
             if data.get(name) is not None and data.get(name) != ""
         }
 
