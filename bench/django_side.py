@@ -2,6 +2,7 @@
 
     python bench/django_side.py setup OPENAI_BASE_URL ROUTMY_BASE_URL
     python bench/django_side.py seed RUNS IMAGES
+    python bench/django_side.py queue COUNT PROVIDER_ID PROMPT
     python bench/django_side.py queries
 
 Each prints one JSON line (the last line of its output).
@@ -106,6 +107,27 @@ def seed(runs: int, images: int) -> dict:
     }
 
 
+def queue(count: int, provider_id: int, prompt: str) -> dict:
+    """`count` queued runs, as the form makes them, left for the next server start to resume."""
+    from playground.jobs.models import Run
+
+    provider = Provider.objects.get(pk=provider_id)
+    owner = get_user_model().objects.filter(is_superuser=True).first()
+    params = {"model": "gpt-image-1", "prompt": prompt, "n": 1, "size": "1024x1024"}
+    Run.objects.bulk_create(
+        Run(
+            owner=owner,
+            provider=provider,
+            provider_name=provider.name,
+            model=params["model"],
+            prompt=prompt,
+            params={**params, "provider": provider.pk},
+        )  # fmt: skip
+        for _ in range(count)
+    )
+    return {"queued": Run.objects.filter(status="queued", prompt=prompt).count()}
+
+
 def queries() -> dict:
     """Queries per gallery page, for the seeded user and for one with 50 runs."""
     from django.test.utils import setup_test_environment
@@ -137,6 +159,8 @@ if __name__ == "__main__":
         out = setup(*args)
     elif command == "seed":
         out = seed(int(args[0]), int(args[1]))
+    elif command == "queue":
+        out = queue(int(args[0]), int(args[1]), args[2])
     elif command == "queries":
         out = queries()
     else:

@@ -197,65 +197,107 @@ async def _submit_all(app: Playground, cookies, n: int, fields: dict) -> list[st
         return await asyncio.gather(*(one(i) for i in range(n)))
 
 
+class Browser:
+    """Loads the gallery page again and again in a thread, timing each load."""
+
+    def __init__(self, app: Playground) -> None:
+        self.client = app.login()
+        self.client.get("/gallery/")
+        self.times: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._browse, daemon=True)
+
+    def _browse(self) -> None:
+        while not self._stop.is_set():
+            started = time.perf_counter()
+            response = self.client.get("/gallery/")
+            self.times.append(time.perf_counter() - started)
+            assert response.status_code == 200
+
+    def __enter__(self) -> Browser:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> str:
+        t = self.times
+        return (
+            f"{len(t)} loads, median {ms(statistics.median(t))}, p95 {ms(p95(t))}, max {ms(max(t))}"
+        )
+
+
+def _wait_rows(conn, where: str, args: list, n: int) -> list:
+    def all_finished():
+        rows = conn.execute(
+            f"SELECT status, started_at, finished_at FROM jobs_run WHERE {where}",  # noqa: S608
+            args,
+        ).fetchall()
+        return rows if len(rows) == n and all(r[2] for r in rows) else None
+
+    return wait_until(all_finished, 600, 0.05, "all runs finished")
+
+
 def figure_concurrency(app: Playground, ids: dict, params: Params) -> Figure:
     n, latency = params.crowd_runs, params.crowd_latency
+    target = 8.0 * latency / 5.0
     prompt = f"[fake:latency={latency:g}] bench crowd"
     fields = {"provider": str(ids["openai"]), "model": "gpt-image-1", "prompt": prompt,
               "size": "1024x1024"}  # fmt: skip
     client = app.login()
-    gallery_client = app.login()
-    gallery_client.get("/gallery/")
     conn = app.db()
-    page_times: list[float] = []
-    stop = threading.Event()
 
-    def browse() -> None:
-        while not stop.is_set():
-            started = time.perf_counter()
-            response = gallery_client.get("/gallery/")
-            page_times.append(time.perf_counter() - started)
-            assert response.status_code == 200
-
-    browser = threading.Thread(target=browse, daemon=True)
-    started = time.time()
-    browser.start()
-    run_ids = asyncio.run(_submit_all(app, client.cookies, n, fields))
-    submitted = time.time() - started
-    placeholders = ",".join("?" * n)
-    keys = [r.replace("-", "") for r in run_ids]
-
-    def all_finished():
-        rows = conn.execute(
-            f"SELECT status, finished_at FROM jobs_run WHERE id IN ({placeholders})",  # noqa: S608
-            keys,
-        ).fetchall()
-        return rows if all(r[1] for r in rows) and len(rows) == n else None
-
-    rows = wait_until(all_finished, 600, 0.05, "all runs finished")
-    stop.set()
-    browser.join()
-    failed = [r for r in rows if r[0] != "succeeded"]
-    wall = max(epoch(r[1]) for r in rows) - started
-    page = p95(page_times)
+    # (a) End to end: n people press Generate at the same moment.
+    with Browser(app) as browsing:
+        started = time.time()
+        run_ids = asyncio.run(_submit_all(app, client.cookies, n, fields))
+        submitted = time.time() - started
+        keys = [r.replace("-", "") for r in run_ids]
+        rows = _wait_rows(conn, f"id IN ({','.join('?' * n)})", keys, n)
+    failed = sum(r[0] != "succeeded" for r in rows)
+    wall = max(epoch(r[2]) for r in rows) - started
+    page = p95(browsing.times)
     print(f"  concurrency: {n} runs in {wall:.2f} s (submitted in {submitted:.2f} s), "
-          f"gallery p95 {ms(page)} over {len(page_times)} loads")  # fmt: skip
-    met = wall <= 8.0 * (latency / 5.0) and page <= 0.150 and not failed
+          f"gallery p95 {ms(page)} over {len(browsing.times)} loads")  # fmt: skip
+
+    # (b) The executor alone: n queued runs handed to it at once, as a starting server resumes
+    # the runs it finds queued. Timed from the first claim to the last image stored.
+    resume_prompt = prompt.replace("crowd", "resumed crowd")
+    app.stop()
+    app.python("django_side.py", "queue", str(n), str(ids["openai"]), resume_prompt)
+    app.start()
+    with Browser(app) as resumed_browsing:
+        resumed = _wait_rows(conn, "prompt = ?", [resume_prompt], n)
+    resumed_failed = sum(r[0] != "succeeded" for r in resumed)
+    executor_wall = max(epoch(r[2]) for r in resumed) - min(epoch(r[1]) for r in resumed)
+    print(f"  concurrency, executor only: {n} runs in {executor_wall:.2f} s, gallery p95 "
+          f"{ms(p95(resumed_browsing.times))}")  # fmt: skip
+    met = wall <= target and page <= 0.150 and not failed
     return Figure(
         2,
         f"{n} runs at once, {latency:g} s upstream",
-        f"all succeeded in {wall:.2f} s; gallery p95 {ms(page)}",
-        f"≤ {8.0 * latency / 5.0:g} s; p95 ≤ 150 ms",
+        f"all succeeded {wall:.2f} s after the first click; gallery p95 {ms(page)}",
+        f"≤ {target:g} s; p95 ≤ 150 ms",
         met,
         [
-            f"{n} generate-form POSTs sent at once over HTTP (one 1024×1024 image each, embedded "
-            f"executor, SQLite); the same prompt each time so that the fake gateway (on the same "
-            f"machine) renders the image once and the CPU goes to the playground.",
+            f"(a) {n} generate-form POSTs sent at once over HTTP (one 1024×1024 image each, "
+            "embedded executor, SQLite); the same prompt each time so that the fake gateway (on "
+            "the same machine) renders its image once and the CPU goes to the playground. The "
+            "target is judged on this one.",
             "",
-            f"- all {n} submitted (every POST answered) after {submitted:.2f} s",
-            f"- all succeeded after {wall:.2f} s ({len(failed)} failed)",
-            f"- gallery page while they ran: {len(page_times)} loads, "
-            f"median {ms(statistics.median(page_times))}, p95 {ms(page)}, "
-            f"max {ms(max(page_times))}",
+            f"- every POST answered (all {n} runs created and handed to the executor) after "
+            f"{submitted:.2f} s",
+            f"- all succeeded {wall:.2f} s after the first POST ({failed} failed)",
+            f"- gallery page meanwhile: {browsing.summary()}",
+            "",
+            f"(b) For comparison, the executor alone: {n} queued runs handed to it at once (a "
+            "starting server resumes the queued runs it finds), timed from the first claim to "
+            "the last image stored.",
+            "",
+            f"- all succeeded after {executor_wall:.2f} s ({resumed_failed} failed)",
+            f"- gallery page meanwhile: {resumed_browsing.summary()}",
         ],
     )
 
