@@ -306,6 +306,9 @@ MAX_IMAGE_BYTES = envint("PLAYGROUND_MAX_IMAGE_BYTES", 64 * 1024 * 1024)
 MAX_IMAGE_PIXELS = envint("PLAYGROUND_MAX_IMAGE_PIXELS", 8192 * 8192)
 # Largest reference image or mask a user may upload for an edit.
 MAX_UPLOAD_BYTES = envint("PLAYGROUND_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)
+# 16 references, an uploaded mask and a painted one: the edit form names the limit by the field;
+# a request with more files than this is refused before any of it is read.
+DATA_UPLOAD_MAX_NUMBER_FILES = 20
 FETCH_TIMEOUT_SECONDS = envint("PLAYGROUND_FETCH_TIMEOUT", 60)
 MODELS_CACHE_SECONDS = envint("PLAYGROUND_MODELS_CACHE_SECONDS", 3600)
 

@@ -85,3 +85,17 @@ def test_it_passes_the_deploy_check_with_production_settings(tmp_path):
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_it_refuses_a_request_with_too_many_files(owner_client, owner_key):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import png_bytes
+
+    files = [SimpleUploadedFile(f"r{i}.png", png_bytes(), "image/png") for i in range(21)]
+    response = owner_client.post(
+        reverse("studio:edit"),
+        {"provider": owner_key.provider_id, "model": "gpt-image-1", "prompt": "x",
+         "uploads": files},
+    )  # fmt: skip
+    assert response.status_code == 400
