@@ -186,6 +186,11 @@ else:
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "playground.sqlite3",
+            # Web threads keep their connection: opening one (and its PRAGMAs) per request was
+            # ~10% of the server's CPU under load (py-spy, BENCHMARKS.md). Run threads still
+            # close theirs after each run.
+            "CONN_MAX_AGE": envint("PLAYGROUND_DB_CONN_MAX_AGE", 600),
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": {
                 # Measured: without IMMEDIATE and a busy timeout, concurrent writers from the
                 # run executor see "database is locked". WAL lets readers proceed meanwhile.
