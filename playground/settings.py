@@ -295,7 +295,9 @@ TASKS_BACKEND = envstr("PLAYGROUND_TASKS_BACKEND", "playground.jobs.backends.Emb
 TASKS = {
     "default": {
         "BACKEND": TASKS_BACKEND,
-        "OPTIONS": {"max_workers": envint("PLAYGROUND_MAX_CONCURRENT_RUNS", 128)},
+        # 256: a crowd of 200 runs at once is all in flight (threads are started with the
+        # server and cost ~2 MiB per 128 while idle; BENCHMARKS.md, figure 2).
+        "OPTIONS": {"max_workers": envint("PLAYGROUND_MAX_CONCURRENT_RUNS", 256)},
     }
 }
 if TASKS_BACKEND.startswith("django_tasks_db."):
