@@ -367,6 +367,10 @@ def figure_memory(app: Playground, fake: FakeGateway, ids: dict, params: Params)
         response = direct.post(fake.base_url("routmy") + "/images/generations", json=body)
         payload = len(response.content)
         decoded = len(base64.b64decode(response.json()["data"][0]["b64_json"]))
+    # A fresh server process: memory freed by earlier figures would otherwise be reused and hide
+    # part of the peak.
+    app.stop()
+    app.start()
     client = app.login()
     conn = app.db()
     # Warm up: the same path once with a small image, so imports and pools are in the baseline.
@@ -395,7 +399,8 @@ def figure_memory(app: Playground, fake: FakeGateway, ids: dict, params: Params)
             f"resolution has on the wire: response body {payload / 2**20:.1f} MiB, "
             f"decoded file {decoded / 2**20:.1f} MiB.",
             "",
-            f"- idle RSS of the server process after a warm-up run: {idle / 2**20:.0f} MiB",
+            f"- idle RSS of a freshly started server process after a warm-up run: "
+            f"{idle / 2**20:.0f} MiB",
             f"- peak RSS (VmHWM, reset just before the submit): {peak / 2**20:.0f} MiB",
             f"- added at peak: {over / 2**20:.0f} MiB = {ratio:.2f}× the payload",
             f"- the run took {epoch(row['finished_at']) - epoch(row['created_at']):.2f} s",
