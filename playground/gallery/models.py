@@ -112,6 +112,10 @@ def make_thumbnail(data: bytes) -> bytes:
     with PILImage.open(io.BytesIO(data)) as img:
         img.draft("RGB", (THUMBNAIL_EDGE, THUMBNAIL_EDGE))
         has_alpha = img.mode in ("RGBA", "LA") or "transparency" in img.info
+        if img.mode in ("RGB", "RGBA", "L", "LA"):
+            # Shrink first: converting a 4096x4096 image first would hold a second full-size copy
+            # (measured: 135 -> 70 MiB at 4096x4096, BENCHMARKS.md figure 4).
+            img.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
         img = img.convert("RGBA" if has_alpha else "RGB")
         img.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
         out = io.BytesIO()
