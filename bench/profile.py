@@ -5,7 +5,7 @@
     python bench/profile.py submit   # the generate form POST that creates and enqueues a run
     python bench/profile.py gallery  # the gallery's first page with 1,000 runs / 4,000 images
     python bench/profile.py memory   # peak RSS of each step of a 4096x4096 b64 run
-    python bench/profile.py thumbnail  # make_thumbnail as it is vs the proposed order
+    python bench/profile.py thumbnail  # make_thumbnail now vs its former order
 
 Each writes bench/profiles/<name>.txt (pass --suffix before/after to keep both) and prints it.
 A temporary data directory with a fresh SQLite database is used; the fake gateway runs in a
@@ -125,8 +125,8 @@ def _peak_over(work) -> tuple[int, object]:
     return _rss()[1] - before, result
 
 
-def proposed_thumbnail(data: bytes) -> bytes:
-    """make_thumbnail with the resize before the mode conversion (see BENCHMARKS.md)."""
+def former_thumbnail(data: bytes) -> bytes:
+    """make_thumbnail before BENCHMARKS.md figure 4: converted at full size, then shrunk."""
     import io
 
     from PIL import Image as PILImage
@@ -136,8 +136,8 @@ def proposed_thumbnail(data: bytes) -> bytes:
     with PILImage.open(io.BytesIO(data)) as img:
         img.draft("RGB", (THUMBNAIL_EDGE, THUMBNAIL_EDGE))
         has_alpha = img.mode in ("RGBA", "LA") or "transparency" in img.info
-        img.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
         img = img.convert("RGBA" if has_alpha else "RGB")
+        img.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
         out = io.BytesIO()
         img.save(out, "WEBP", quality=80, method=4)
         return out.getvalue()
@@ -149,8 +149,9 @@ def profile_memory(owner, fake) -> str:
     from playground.gallery import models as gallery_models
     from playground.upstream.client import UpstreamClient
 
-    if os.environ.get("PROFILE_PROPOSED_THUMBNAIL"):
-        gallery_models.make_thumbnail = proposed_thumbnail
+    former = bool(os.environ.get("PROFILE_FORMER_THUMBNAIL"))
+    if former:
+        gallery_models.make_thumbnail = former_thumbnail
     remote = FakeGateway(Path(os.environ["PLAYGROUND_DATA_DIR"]) / "fake").start()
     try:
         routmy = Provider.objects.create(
@@ -178,11 +179,7 @@ def profile_memory(owner, fake) -> str:
         return "\n".join(
             [
                 f"peak RSS added, 4096x4096 PNG as b64_json, {payload / mib:.0f} MiB response body"
-                + (
-                    " (proposed make_thumbnail)"
-                    if os.environ.get("PROFILE_PROPOSED_THUMBNAIL")
-                    else ""
-                ),
+                + (" (former make_thumbnail)" if former else ""),
                 f"  UpstreamClient.generate (read, parse, decode): {upstream / mib:6.0f} MiB",
                 f"  make_thumbnail of the decoded image:           {thumb / mib:6.0f} MiB",
                 f"  the whole execute_run:                         {whole / mib:6.0f} MiB"
@@ -194,17 +191,17 @@ def profile_memory(owner, fake) -> str:
 
 
 def profile_thumbnail(owner, fake) -> str:
-    """CPU time and peak memory of make_thumbnail as it is and as proposed, on the fake's PNGs."""
+    """CPU time and peak memory of make_thumbnail, now and in its former order."""
     import statistics
     import time
 
     from playground.fakegateway import images
     from playground.gallery.models import make_thumbnail
 
-    lines = ["make_thumbnail as it is vs proposed (resize before converting), fake gateway PNGs"]
+    lines = ["make_thumbnail (resizing before converting) vs its former order, fake gateway PNGs"]
     for edge in (1024, 4096):
         data = images.render("thumbnail profile", 0, edge, edge, "png")
-        for name, function in (("as it is", make_thumbnail), ("proposed", proposed_thumbnail)):
+        for name, function in (("former", former_thumbnail), ("now", make_thumbnail)):
             function(data)
             cpu = []
             for _ in range(15 if edge == 1024 else 5):
