@@ -15,7 +15,9 @@ thread, so its own work stays out of the main-thread profile.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +25,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 os.environ["PLAYGROUND_DATA_DIR"] = tempfile.mkdtemp(prefix="playground-profile-")
+atexit.register(shutil.rmtree, os.environ["PLAYGROUND_DATA_DIR"], ignore_errors=True)
 os.environ.setdefault("PLAYGROUND_DEBUG", "false")
 os.environ.setdefault("PLAYGROUND_SSL_REDIRECT", "false")
 os.environ.setdefault("PLAYGROUND_LOG_LEVEL", "WARNING")
