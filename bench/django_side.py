@@ -28,7 +28,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from playground.gallery.models import Image  # noqa: E402
+from playground.jobs.models import Image  # noqa: E402
 from playground.providers.models import Provider  # noqa: E402
 
 GALLERY_USER = ("gallery", "gallery-pass-123456")
@@ -113,16 +113,15 @@ def queue(count: int, provider_id: int, prompt: str) -> dict:
 
     provider = Provider.objects.get(pk=provider_id)
     owner = get_user_model().objects.filter(is_superuser=True).first()
-    params = {"model": "gpt-image-1", "prompt": prompt, "n": 1, "size": "1024x1024"}
     Run.objects.bulk_create(
         Run(
             owner=owner,
             provider=provider,
             provider_name=provider.name,
-            model=params["model"],
+            model="gpt-image-1",
             prompt=prompt,
-            params={**params, "provider": provider.pk},
-        )  # fmt: skip
+            params={"n": 1, "size": "1024x1024", "provider": provider.pk},
+        )
         for _ in range(count)
     )
     return {"queued": Run.objects.filter(status="queued", prompt=prompt).count()}

@@ -41,7 +41,7 @@ from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
 
-from playground.fakegateway.server import FakeGatewayServer  # noqa: E402
+from fakegateway.server import FakeGatewayServer  # noqa: E402
 from playground.jobs.models import Run  # noqa: E402
 from playground.jobs.runner import execute_run  # noqa: E402
 from playground.providers.models import Provider  # noqa: E402
@@ -50,9 +50,13 @@ from playground.providers.models import Provider  # noqa: E402
 def make_run(owner, provider, **params) -> Run:
     params = {"n": 1, **params}
     return Run.objects.create(
-        owner=owner, provider=provider, provider_name=provider.name, model=params["model"],
-        prompt=params["prompt"], params=params,
-    )  # fmt: skip
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        model=params.pop("model"),
+        prompt=params.pop("prompt"),
+        params=params,
+    )
 
 
 def profile_run(owner, fake) -> Profiler:
@@ -134,7 +138,7 @@ def former_thumbnail(data: bytes) -> bytes:
 
     from PIL import Image as PILImage
 
-    from playground.gallery.models import THUMBNAIL_EDGE
+    from playground.imaging import THUMBNAIL_EDGE
 
     with PILImage.open(io.BytesIO(data)) as img:
         img.draft("RGB", (THUMBNAIL_EDGE, THUMBNAIL_EDGE))
@@ -149,12 +153,12 @@ def former_thumbnail(data: bytes) -> bytes:
 def profile_memory(owner, fake) -> str:
     """Peak RSS of each step of a 4096x4096 b64 run, the fake gateway in its own process."""
     from bench.harness import FakeGateway
-    from playground.gallery import models as gallery_models
+    from playground import imaging
     from playground.upstream.client import UpstreamClient
 
     former = bool(os.environ.get("PROFILE_FORMER_THUMBNAIL"))
     if former:
-        gallery_models.make_thumbnail = former_thumbnail
+        imaging.make_thumbnail = former_thumbnail
     remote = FakeGateway(Path(os.environ["PLAYGROUND_DATA_DIR"]) / "fake").start()
     try:
         routmy = Provider.objects.create(
@@ -173,7 +177,7 @@ def profile_memory(owner, fake) -> str:
         upstream, result = _peak_over(call)
         holder = [result.images[0].data]
         del result
-        thumb, _ = _peak_over(lambda: gallery_models.make_thumbnail(holder[0]))
+        thumb, _ = _peak_over(lambda: imaging.make_thumbnail(holder[0]))
         holder.clear()
         run = make_run(owner, routmy, prompt=body["prompt"], **params)
         whole, _ = _peak_over(lambda: execute_run(run.pk))
@@ -198,8 +202,8 @@ def profile_thumbnail(owner, fake) -> str:
     import statistics
     import time
 
-    from playground.fakegateway import images
-    from playground.gallery.models import make_thumbnail
+    from fakegateway import images
+    from playground.imaging import make_thumbnail
 
     lines = ["make_thumbnail (resizing before converting) vs its former order, fake gateway PNGs"]
     for edge in (1024, 4096):

@@ -16,7 +16,7 @@ from a2wsgi import WSGIMiddleware  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 
-from playground.fakegateway.app import FakeConfig, FakeGateway  # noqa: E402
+from fakegateway.app import FakeConfig, FakeGateway  # noqa: E402
 
 DEMO_PREFIX = "/demo-gateway"
 django_application = WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS)

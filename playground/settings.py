@@ -132,12 +132,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks",
     "template_partials",
+    "playground.audit",
     "playground.accounts",
     "playground.providers",
     "playground.jobs",
     "playground.gallery",
     "playground.studio",
-    "playground.fakegateway",
+    "fakegateway",
     "playground.console",
 ]
 

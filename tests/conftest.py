@@ -45,7 +45,7 @@ def owner_client(client, owner):
 
 @pytest.fixture(scope="session")
 def fake_server():
-    from playground.fakegateway.server import FakeGatewayServer
+    from fakegateway.server import FakeGatewayServer
 
     with FakeGatewayServer() as server:
         yield server

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from playground.jobs.models import Run
 from playground.jobs.runner import execute_run
-from playground.jobs.submit import submit_run
+from playground.jobs.services import submit_run
 
 # A fake key (split so secret scanners do not take it for a real one).
 TEAM_SECRET = "sk-" + "teamcanary-7e6d5c4b3a29180f7e6d5c4b3a2918"
@@ -28,12 +28,17 @@ def run_now(run: Run) -> Run:
 
 def submit(owner, provider, key=None, **params) -> Run:
     """submit_run as a form would call it: params hold what goes upstream."""
-    params = {"model": "gpt-image-1", "prompt": "a lighthouse", "n": 1, **params}
+    params = {"n": 1, **params}
     return submit_run(
-        owner=owner, provider=provider, provider_name=provider.name, api_key=key,
-        team=params.pop("team", None), model=params["model"], prompt=params["prompt"],
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        api_key=key,
+        team=params.pop("team", None),
+        model=params.pop("model", "gpt-image-1"),
+        prompt=params.pop("prompt", "a lighthouse"),
         params={"provider": provider.pk, **params},
-    )  # fmt: skip
+    )
 
 
 def latest_run() -> Run:

@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from playground.gallery.models import Image
-from playground.jobs.models import Run
+from playground.jobs.models import Image, Run
 from tests.conftest import png_bytes
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from playground.fakegateway.images import render
-from playground.gallery.models import Image
-from playground.jobs.models import Run
+from fakegateway.images import render
+from playground.jobs.models import Image, Run
 from playground.providers.models import Provider
 from tests.test_edit_form import image_bytes, mask_bytes
 
@@ -70,7 +69,7 @@ def gallery_image(user, provider) -> Image:
     prompt = "a lighthouse on a cliff at dusk"
     run = Run.objects.create(
         owner=user, provider=provider, provider_name=provider.name, model="gpt-image-1",
-        prompt=prompt, params={"model": "gpt-image-1", "prompt": prompt}, status="succeeded",
+        prompt=prompt, params={}, status="succeeded",
     )  # fmt: skip
     data = render(prompt, 0, WIDTH, HEIGHT)
     return Image.store(run, 0, data, image_format="PNG", width=WIDTH, height=HEIGHT)

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
+from fakegateway.images import render
 from playground.accounts.models import Membership, Team
-from playground.fakegateway.images import render
-from playground.gallery.models import Comment, Image, Rating, Review, RunTag, Tag
-from playground.jobs.models import Run
+from playground.gallery.models import Comment, Rating, Review, RunTag, Tag
+from playground.jobs import params
+from playground.jobs.models import Image, Run
 from playground.providers.models import Provider
 
 pytestmark = pytest.mark.browser
@@ -47,8 +48,7 @@ def team_runs(transactional_db, fake):
         run = Run.objects.create(
             owner=dora if i % 2 == 0 else tom, team=team, provider=provider,
             provider_name=provider.name, model=model, prompt=prompt, status=Run.Status.SUCCEEDED,
-            params={"model": model, "prompt": prompt, "n": 2, "quality": quality,
-                    "size": "1536x1024", "provider": provider.pk},
+            params={"n": 2, "quality": quality, "size": "1536x1024", "provider": provider.pk},
             usage={"total_tokens": 1100 + i},
         )  # fmt: skip
         for index in range(2):
@@ -182,7 +182,7 @@ def test_it_reviews_a_team_run_from_filter_to_export(browser, live_server, team_
     for run_id, sidecar in sidecars.items():
         run = Run.objects.get(pk=run_id)
         assert sidecar["prompt"] == run.prompt and sidecar["usage"] == run.usage
-        assert sidecar["parameters"] == run.params
+        assert sidecar["parameters"] == params.shown(run)
         assert sidecar["review"]["tags"] == ["keeper"]
         ratings = [{"user": r.user.username, "stars": r.stars} for r in run.ratings.all()]
         assert sidecar["review"]["rating"]["by"] == ratings

@@ -9,9 +9,9 @@ from django.db import connection
 from django.urls import reverse
 
 from playground.accounts.models import Membership, Team
-from playground.console.models import AuditEvent, Limit
-from playground.jobs.models import Run
-from playground.jobs.submit import RunRefused
+from playground.audit.models import AuditEvent
+from playground.jobs.models import Limit, Run
+from playground.jobs.services import RunRefused
 from playground.providers import crypto
 from playground.providers.models import ApiKey, Provider
 from tests.conftest import CANARY_KEY
@@ -467,9 +467,9 @@ def test_it_filters_and_paginates_the_audit_log(staff_client, staff, owner, team
 def test_it_shows_the_audit_log_read_only_in_the_django_admin(client, staff, team):
     event = AuditEvent.record(staff, AuditEvent.Action.TEAM_ADDED, team)
     client.force_login(staff)
-    assert "Design" in client.get(reverse("admin:console_auditevent_changelist")).content.decode()
-    assert client.get(reverse("admin:console_auditevent_add")).status_code == 403
-    delete = reverse("admin:console_auditevent_delete", args=[event.pk])
+    assert "Design" in client.get(reverse("admin:audit_auditevent_changelist")).content.decode()
+    assert client.get(reverse("admin:audit_auditevent_add")).status_code == 403
+    delete = reverse("admin:audit_auditevent_delete", args=[event.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 

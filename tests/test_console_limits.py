@@ -8,10 +8,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from playground.console import limits
-from playground.console.models import AuditEvent, Limit
-from playground.jobs.models import Run
-from playground.jobs.submit import RunRefused
+from playground.audit.models import AuditEvent
+from playground.jobs import limits
+from playground.jobs.models import Limit, Run
+from playground.jobs.services import RunRefused
 from tests.console_support import generate, latest_run, run_now, submit
 
 pytest_plugins = ["tests.console_fixtures"]  # its fixtures: staff_client, team, team_key

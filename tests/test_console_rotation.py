@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from playground.accounts.models import Team
-from playground.console.models import AuditEvent
+from playground.audit.models import AuditEvent
 from playground.providers import crypto
 from playground.providers.models import ApiKey
 from tests.conftest import CANARY_KEY

@@ -6,8 +6,9 @@ import httpx
 import pytest
 
 from playground.jobs.models import Run, RunInput
-from playground.jobs.runner import _edit_request, execute_run, wants_mask_object
-from playground.providers.models import Provider
+from playground.jobs.runner import execute_run
+from playground.upstream.fetch import FetchPolicy
+from playground.upstream.prepare import InputImage, Target, prepare_edit
 from playground.upstream.requests import Dialect, build_edit_json_body
 from tests.conftest import CANARY_KEY
 from tests.test_edit_form import image_bytes, mask_bytes
@@ -28,12 +29,17 @@ def url_input(owner, url: str = URL_A) -> RunInput:
 
 
 def make_edit(owner, key, references, mask=None, **params) -> Run:
-    params = {"model": "gpt-image-1", "prompt": "add a red hat", "n": 1, **params}
+    params = {"n": 1, **params}
     run = Run.objects.create(
-        owner=owner, provider=key.provider, provider_name=key.provider.name, api_key=key,
-        kind=Run.Kind.EDIT, model=params["model"], prompt=params["prompt"],
+        owner=owner,
+        provider=key.provider,
+        provider_name=key.provider.name,
+        api_key=key,
+        kind=Run.Kind.EDIT,
+        model=params.pop("model", "gpt-image-1"),
+        prompt=params.pop("prompt", "add a red hat"),
         params={"provider": key.provider_id, **params},
-    )  # fmt: skip
+    )
     for position, item in enumerate(references):
         item.run, item.role, item.position = run, "reference", position
         item.save()
@@ -147,13 +153,15 @@ def test_it_gives_openai_itself_the_mask_as_an_image_reference_object(owner, own
     provider = owner_key.provider
     provider.base_url, provider.is_local = "https://api.openai.com/v1", False
     provider.save()
-    run = make_edit(owner, owner_key, [stored(owner)], mask_input(owner))
-    record, _send = _edit_request(run, provider)
-    assert set(record["body"]["mask"]) == {"image_url"}
+    reference = InputImage("Reference 1", data=image_bytes((64, 48)), format="PNG")
+    mask = InputImage("The mask", data=mask_bytes((64, 48)), format="PNG")
+    target = Target(provider.base_url, provider.dialect)
+    params = {"model": "gpt-image-1", "prompt": "add a red hat"}
+    prepared = prepare_edit(target, params, [reference], mask, FetchPolicy())
+    assert set(prepared.record["body"]["mask"]) == {"image_url"}
     # ...and for every relay, the URL string its docs describe.
-    assert not wants_mask_object(Provider(base_url="https://api.routescope.ai/v1"))
-    multipart = Provider(base_url="https://api.openai.com/v1", edit_mode="multipart")
-    assert not wants_mask_object(multipart)
+    assert not Target("https://api.routescope.ai/v1").wants_mask_object
+    assert not Target("https://api.openai.com/v1", Dialect(edit_mode="multipart")).wants_mask_object
 
 
 def test_it_builds_openai_json_edits_that_match_openais_schema(schemas):

@@ -6,8 +6,7 @@ import pytest
 from django.urls import reverse
 
 from playground.accounts.models import Membership, Team
-from playground.gallery.models import Image
-from playground.jobs.models import Run, RunInput
+from playground.jobs.models import Image, Run, RunInput
 from tests.conftest import CANARY_KEY, png_bytes, wait_for
 from tests.test_edit_form import edit_data, image_bytes, mask_bytes, upload
 
@@ -21,7 +20,7 @@ API_NAMES = (
 def make_image(owner, provider, prompt="a red fox", size=(64, 48), team=None) -> Image:
     run = Run.objects.create(
         owner=owner, provider=provider, provider_name=provider.name, model="gpt-image-1",
-        prompt=prompt, params={"model": "gpt-image-1", "prompt": prompt}, status="succeeded",
+        prompt=prompt, params={}, status="succeeded",
         team=team,
     )  # fmt: skip
     return Image.store(run, 0, png_bytes(size), image_format="PNG", width=size[0], height=size[1])

@@ -17,8 +17,8 @@ import yaml
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from playground.fakegateway.app import FakeConfig, FakeGateway
-from playground.fakegateway.server import FakeGatewayServer
+from fakegateway.app import FakeConfig, FakeGateway
+from fakegateway.server import FakeGatewayServer
 
 SCHEMAS = Path(__file__).parent / "fixtures" / "openai-images-schemas.yaml"
 DIALECTS = ("openai", "routescope", "routmy", "quickrouter", "applerouter")

@@ -37,11 +37,16 @@ FAILURES = [
 
 
 def make_run(owner, key, prompt: str, **params) -> Run:
-    params = {"model": "gpt-image-1", "prompt": prompt, "n": 1, **params}
+    params = {"n": 1, **params}
     return Run.objects.create(
-        owner=owner, provider=key.provider, provider_name=key.provider.name, api_key=key,
-        model=params["model"], prompt=prompt, params={"provider": key.provider_id, **params},
-    )  # fmt: skip
+        owner=owner,
+        provider=key.provider,
+        provider_name=key.provider.name,
+        api_key=key,
+        model=params.pop("model", "gpt-image-1"),
+        prompt=prompt,
+        params={"provider": key.provider_id, **params},
+    )
 
 
 def run_to_end(owner, key, prompt: str, **params) -> Run:

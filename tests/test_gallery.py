@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from playground.accounts.models import Membership, Profile, Team
-from playground.gallery.models import Comment, Favourite, Image, Rating, Review, RunTag, Tag
-from playground.jobs.models import Run
+from playground.gallery.models import Comment, Favourite, Rating, Review, RunTag, Tag
+from playground.jobs.models import Image, Run
 from tests.conftest import png_bytes, wait_for
 
 
@@ -47,7 +47,7 @@ def owner_in_team(owner, team):
 def make_run(owner, provider, *, team=None, prompt="a red fox", images=1, **fields) -> Run:
     fields.setdefault("status", Run.Status.SUCCEEDED)
     fields.setdefault("model", "gpt-image-1")
-    params = {"model": fields["model"], "prompt": prompt, "n": images, "provider": provider.pk}
+    params = {"n": images, "provider": provider.pk}
     params.update(fields.pop("params", {}))
     run = Run.objects.create(
         owner=owner, team=team, provider=provider, provider_name=provider.name,

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from playground.accounts.models import Membership, Team
-from playground.gallery.models import Comment, Image, Rating, RunTag, Tag
-from playground.jobs.models import Run
+from playground.gallery.models import Comment, Rating, RunTag, Tag
+from playground.jobs.models import Image, Run
 from tests.conftest import png_bytes
 
 PEOPLE = ["owner", "teammate", "reviewer", "outsider", "staff"]

@@ -13,18 +13,22 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from playground.gallery.export import CHUNK_BYTES
-from playground.gallery.models import Comment, Favourite, Image, Rating, Review, RunTag, Tag
-from playground.jobs.models import Run
+from playground.gallery.models import Comment, Favourite, Rating, Review, RunTag, Tag
+from playground.jobs.models import Image, Run
 from tests.conftest import CANARY_KEY, png_bytes
 
 
 def make_run(owner, provider, prompt="a red fox", images=1, **fields) -> Run:
     fields.setdefault("status", Run.Status.SUCCEEDED)
     run = Run.objects.create(
-        owner=owner, provider=provider, provider_name=provider.name, model="gpt-image-1",
-        prompt=prompt, params={"model": "gpt-image-1", "prompt": prompt, "n": images,
-                               "quality": "low", "provider": provider.pk}, **fields,
-    )  # fmt: skip
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        model="gpt-image-1",
+        prompt=prompt,
+        params={"n": images, "quality": "low", "provider": provider.pk},
+        **fields,
+    )
     for index in range(images):
         Image.store(run, index, png_bytes(color=(20 * index, 80, 160)), image_format="PNG",
                     width=64, height=48, revised_prompt=f"revised {index}")  # fmt: skip
@@ -68,7 +72,7 @@ def test_it_exports_originals_and_a_sidecar_that_matches_the_database(
     sidecar = json.loads(archive.read(f"{folder}/run.json"))
     assert sidecar["id"] == str(run.pk)
     assert sidecar["prompt"] == run.prompt and sidecar["owner"] == "alice"
-    assert sidecar["parameters"] == {k: v for k, v in run.params.items() if k != "api_key"}
+    assert sidecar["parameters"] == {"model": "gpt-image-1", "n": 2, "quality": "low"}
     assert sidecar["request"] == run.request and sidecar["usage"] == {"total_tokens": 42}
     assert sidecar["timings"]["finished_at"] == run.finished_at.isoformat()
     assert sidecar["timings"]["total_ms"] == run.total_ms

@@ -14,12 +14,16 @@ from tests.conftest import CANARY_KEY
 
 
 def make_run(owner, key, **params) -> Run:
-    params = {"model": "gpt-image-1", "prompt": "a lighthouse", "n": 1, **params}
+    params = {"n": 1, **params}
     return Run.objects.create(
-        owner=owner, provider=key.provider, provider_name=key.provider.name, api_key=key,
-        model=params["model"], prompt=params["prompt"],
+        owner=owner,
+        provider=key.provider,
+        provider_name=key.provider.name,
+        api_key=key,
+        model=params.pop("model", "gpt-image-1"),
+        prompt=params.pop("prompt", "a lighthouse"),
         params={"provider": key.provider_id, **params},
-    )  # fmt: skip
+    )
 
 
 def test_it_stores_b64_images_with_thumbnails(owner, owner_key, fake):

@@ -13,8 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from playground.gallery.models import Image
-from playground.jobs.models import Run
+from playground.jobs.models import Image, Run
 from playground.jobs.runner import execute_run
 from tests.conftest import wait_for
 from tests.scaleout_support import (
@@ -57,11 +56,15 @@ def bucket(s3, settings, monkeypatch):
 
 def generate(key, prompt: str = "a lighthouse in fog", n: int = 1) -> Run:
     """A real run against the fake gateway, stored through the configured storage."""
-    params = {"model": "gpt-image-1", "prompt": prompt, "n": n, "size": "1024x1024"}
     run = Run.objects.create(
-        owner=key.user, provider=key.provider, provider_name=key.provider.name, api_key=key,
-        model="gpt-image-1", prompt=prompt, params=params,
-    )  # fmt: skip
+        owner=key.user,
+        provider=key.provider,
+        provider_name=key.provider.name,
+        api_key=key,
+        model="gpt-image-1",
+        prompt=prompt,
+        params={"n": n, "size": "1024x1024"},
+    )
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == Run.Status.SUCCEEDED, run.error_message

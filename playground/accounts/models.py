@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 
 
@@ -13,6 +16,9 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def audit_subject(self) -> tuple[str, str, str]:
+        return "team", str(self.pk), self.name
 
 
 class Membership(models.Model):
@@ -47,15 +53,11 @@ class Profile(models.Model):
         return f"profile of {self.user}"
 
     @classmethod
-    def of(cls, user) -> Profile:
+    def of(cls, user: AbstractBaseUser) -> Profile:
         profile, _ = cls.objects.get_or_create(user=user)
         return profile
 
 
-def team_ids(user) -> models.QuerySet:
+def team_ids(user: AbstractBaseUser | AnonymousUser) -> models.QuerySet[Membership, dict[str, Any]]:
     """The ids of the teams a user belongs to, as a subquery."""
     return Membership.objects.filter(user=user).values("team_id")
-
-
-def reviewer_team_ids(user) -> models.QuerySet:
-    return Membership.objects.filter(user=user, role=Membership.Role.REVIEWER).values("team_id")

@@ -10,7 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
 from playground.accounts.models import Membership, Team
-from playground.console.models import Limit
+from playground.jobs.models import Limit
 from playground.providers.models import ApiKey, Provider
 
 

@@ -7,11 +7,11 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
+from playground import localtime
 from playground.accounts.models import Membership, Team
-from playground.console.limits import local_zone
-from playground.console.models import AuditEvent
+from playground.audit.models import AuditEvent
+from playground.jobs.models import Limit
 from playground.providers.forms import ApiKeyForm
 from playground.providers.models import ApiKey, Provider
 from playground.upstream.requests import normalize_base_url
@@ -216,8 +216,6 @@ class NewLimitForm(OwnerFormMixin, LimitForm):
         self.fields["owner"].choices = owner_choices()
 
     def clean_owner(self):
-        from playground.console.models import Limit
-
         owner = super().clean_owner()
         by = {"team": owner} if isinstance(owner, Team) else {"user": owner}
         if Limit.objects.filter(**by).exists():
@@ -314,7 +312,7 @@ class UsageFilterForm(forms.Form):
         ]
 
     def _defaults(self) -> dict[str, str]:
-        today = timezone.localdate(timezone=local_zone())
+        today = localtime.today()
         try:
             end = date.fromisoformat(self.data.get("end") or "")
         except ValueError:
@@ -328,7 +326,7 @@ class UsageFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        today = timezone.localdate(timezone=local_zone())
+        today = localtime.today()
         data["end"] = data.get("end") or today
         data["start"] = data.get("start") or data["end"] - timedelta(days=29)
         data["group"] = data.get("group") or "provider"

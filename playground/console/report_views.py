@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from playground.audit.models import AuditEvent
 from playground.console.access import staff_required
 from playground.console.forms import AuditFilterForm, UsageFilterForm
-from playground.console.limits import local_zone
-from playground.console.models import AuditEvent
 from playground.console.usage import (
     build_chart,
     filtered_runs,
@@ -22,6 +21,7 @@ from playground.console.usage import (
     totals_by_group,
     usage_rows,
 )
+from playground.localtime import day_start, local_zone
 
 EVENTS_PER_PAGE = 50
 CSV_HEADER = ["day", "group_id", "group", "runs", "images", "failures", "tokens", "quota_units"]
@@ -100,14 +100,10 @@ def audit(request: HttpRequest) -> HttpResponse:
             events = events.filter(
                 Q(target_label__icontains=data["q"]) | Q(target_id=data["q"].strip())
             )
-        zone = local_zone()
         if data["start"]:
-            events = events.filter(
-                created_at__gte=datetime.combine(data["start"], datetime.min.time(), zone)
-            )
+            events = events.filter(created_at__gte=day_start(data["start"]))
         if data["end"]:
-            end = datetime.combine(data["end"] + timedelta(days=1), datetime.min.time(), zone)
-            events = events.filter(created_at__lt=end)
+            events = events.filter(created_at__lt=day_start(data["end"] + timedelta(days=1)))
     page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

@@ -19,9 +19,9 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
 from playground.accounts.models import Team
-from playground.console.limits import local_zone
-from playground.gallery.models import Image
-from playground.jobs.models import Run
+from playground.jobs.models import Image, Run
+from playground.jobs.models.run import accounting_team
+from playground.localtime import days_bounds, local_zone
 from playground.providers.models import ApiKey
 
 UNITS_PER_IMAGE = 5_000
@@ -63,7 +63,7 @@ def accounted_runs() -> models.QuerySet:
         output_field=models.DecimalField(max_digits=8, decimal_places=3),
     )
     return Run.objects.annotate(
-        account_team=Coalesce("api_key__team_id", "team_id"),
+        account_team=accounting_team(),
         day=TruncDate("created_at", tzinfo=local_zone()),
         image_count=Coalesce(models.Subquery(images), 0),
         failed=models.Case(
@@ -84,9 +84,7 @@ def accounted_runs() -> models.QuerySet:
 
 
 def filtered_runs(filters: dict[str, Any]) -> models.QuerySet:
-    zone = local_zone()
-    start = datetime.combine(filters["start"], datetime.min.time(), tzinfo=zone)
-    end = datetime.combine(filters["end"] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    start, end = days_bounds(filters["start"], filters["end"])
     runs = accounted_runs().filter(created_at__gte=start, created_at__lt=end)
     if filters.get("user"):
         runs = runs.filter(owner=filters["user"])

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
+from playground.jobs import params
+
 MIN_ITEMS, MAX_ITEMS = 2, 4
 NOT_SENT = "—"
-# Run.params keys shown in their own rows or never shown (the key choice is the owner's business).
-SKIP_PARAMS = {"provider", "prompt", "model", "api_key", "custom_size"}
 
 
 @dataclass
@@ -69,10 +69,11 @@ def groups(items: list[Item]) -> list[Group]:
         Row("Kind", [r.get_kind_display() for r in runs], True),
         Row("Prompt", [r.prompt for r in runs], True),
     ]
+    shown = [params.shown(run) for run in runs]
     names: list[str] = []
-    for run in runs:
-        names += [n for n in run.params if n not in SKIP_PARAMS and n not in names]
-    request.rows += [Row(n, [_text(r.params.get(n)) for r in runs], True) for n in names]
+    for values in shown:
+        names += [n for n in values if n != "model" and n not in names]
+    request.rows += [Row(n, [_text(v.get(n)) for v in shown], True) for n in names]
 
     result = Group("Result")
     images = [item.image for item in items]

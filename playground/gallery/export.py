@@ -16,10 +16,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from playground.gallery.models import Review
+from playground.jobs import params
 
 CHUNK_BYTES = 64 * 1024
-# Keys of Run.params that are the playground's own: the key choice is not exported.
-PRIVATE_PARAMS = {"api_key"}
 
 
 class _Sink:
@@ -123,7 +122,7 @@ def sidecar(run, user, images: list[dict]) -> dict:
         "prompt": run.prompt,
         "owner": run.owner.get_username(),
         "team": run.team.name if run.team_id else None,
-        "parameters": {k: v for k, v in run.params.items() if k not in PRIVATE_PARAMS},
+        "parameters": params.shown(run),
         "request": run.request,
         "response": run.response_summary,
         "usage": run.usage,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.files.storage import Storage
 from django.http import HttpResponseRedirect
 
-from playground.gallery.models import Image
+from playground.jobs.models import Image
 
 
 def signs_urls(storage: Storage) -> bool:

@@ -1,127 +1,16 @@
+"""Review data: ratings, favourites, tags, comments and the team's verdict on a run."""
+
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
-import os
-import uuid
-
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.db import models, transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
+from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
-from PIL import Image as PILImage
 
-THUMBNAIL_EDGE = 512
-EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
-CONTENT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-
-
-def image_path(instance: Image, filename: str) -> str:
-    created = instance.run.created_at
-    return f"images/{created:%Y/%m}/{instance.run_id}/{filename}"
-
-
-class ImageQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ImageQuerySet:
-        from playground.jobs.models import Run
-
-        return self.filter(run__in=Run.objects.visible_to(user).values("pk"))
-
-
-class Image(models.Model):
-    """One stored result image with its WebP thumbnail."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    run = models.ForeignKey("jobs.Run", on_delete=models.CASCADE, related_name="images")
-    index = models.PositiveSmallIntegerField(default=0)
-    file = models.FileField(upload_to=image_path, max_length=300)
-    thumbnail = models.FileField(upload_to=image_path, max_length=300)
-    format = models.CharField(max_length=10)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    bytes = models.PositiveBigIntegerField()
-    sha256 = models.CharField(max_length=64)
-    revised_prompt = models.TextField(blank=True)
-    # Where the bytes were downloaded from, when the upstream answered with a URL.
-    source_url = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = ImageQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["run", "index"]
-
-    def __str__(self) -> str:
-        return f"{self.width}x{self.height} {self.format}"
-
-    @property
-    def content_type(self) -> str:
-        return CONTENT_TYPES.get(self.format, "application/octet-stream")
-
-    @property
-    def extension(self) -> str:
-        return EXTENSIONS.get(self.format, "bin")
-
-    @property
-    def download_name(self) -> str:
-        return f"run-{str(self.run_id)[:8]}-{self.index + 1}.{self.extension}"
-
-    @classmethod
-    def store(
-        cls,
-        run,
-        index: int,
-        data: bytes,
-        *,
-        image_format: str,
-        width: int,
-        height: int,
-        revised_prompt: str = "",
-        source_url: str = "",
-    ) -> Image:
-        """Save verified image bytes and a thumbnail. `data` was checked with Pillow already."""
-        digest = hashlib.sha256(data).hexdigest()
-        image = cls(
-            run=run,
-            index=index,
-            format=image_format,
-            width=width,
-            height=height,
-            bytes=len(data),
-            sha256=digest,
-            revised_prompt=revised_prompt or "",
-            source_url=(source_url or "")[:2000],
-        )
-        ext = EXTENSIONS.get(image_format, "bin")
-        image.file.save(f"{index + 1}-{digest[:12]}.{ext}", ContentFile(data), save=False)
-        image.thumbnail.save(
-            f"{index + 1}-{digest[:12]}-thumb.webp", ContentFile(make_thumbnail(data)), save=False
-        )
-        image.save()
-        return image
-
-    def delete_files(self) -> None:
-        for field in (self.file, self.thumbnail):
-            if field:
-                field.storage.delete(field.name)
-
-
-def make_thumbnail(data: bytes) -> bytes:
-    with PILImage.open(io.BytesIO(data)) as img:
-        img.draft("RGB", (THUMBNAIL_EDGE, THUMBNAIL_EDGE))
-        has_alpha = img.mode in ("RGBA", "LA") or "transparency" in img.info
-        if img.mode in ("RGB", "RGBA", "L", "LA"):
-            # Shrink first: converting a 4096x4096 image first would hold a second full-size copy
-            # (measured: 135 -> 70 MiB at 4096x4096, BENCHMARKS.md figure 4).
-            img.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
-        img = img.convert("RGBA" if has_alpha else "RGB")
-        img.thumbnail((THUMBNAIL_EDGE, THUMBNAIL_EDGE))
-        out = io.BytesIO()
-        img.save(out, "WEBP", quality=80, method=4)
-        return out.getvalue()
-
+from playground.accounts.models import Membership
+from playground.jobs.models import Run
 
 # Review data attaches to runs, not to single images: a run is one prompt with one set of
 # parameters, which is what a team approves, rates, tags and discusses. The lightbox shows the
@@ -250,7 +139,7 @@ class Review(models.Model):
         return f"{self.run_id}: {self.state}"
 
 
-def with_review(runs: models.QuerySet, user) -> models.QuerySet:
+def with_review(runs: QuerySet[Run], user: AbstractBaseUser) -> QuerySet[Run]:
     """Annotate what a tile shows about a run's review, in the same query as the runs."""
     ratings = Rating.objects.filter(run=models.OuterRef("pk")).order_by().values("run")
     comments = Comment.objects.filter(run=models.OuterRef("pk")).order_by().values("run")
@@ -270,10 +159,8 @@ def with_review(runs: models.QuerySet, user) -> models.QuerySet:
     )
 
 
-def can_review(user, run) -> bool:
+def can_review(user: AbstractBaseUser, run: Run) -> bool:
     """Only reviewers of the run's own team approve or reject it; a private run has no team."""
-    from playground.accounts.models import Membership
-
     if run.team_id is None:
         return False
     return Membership.objects.filter(
@@ -281,93 +168,6 @@ def can_review(user, run) -> bool:
     ).exists()
 
 
-def can_delete(user, run) -> bool:
+def can_delete(user: AbstractBaseUser, run: Run) -> bool:
     """The owner, or staff for any run they can see (private stays private, even to staff)."""
     return run.owner_id == user.pk or user.is_staff
-
-
-class RerunRefused(Exception):
-    """Why a run cannot be sent again by this user; nothing was created."""
-
-
-def rerun(run, user):
-    """Send a run's parameters again as a new run of `user`'s, through `submit_run`.
-
-    The key is reused only while this user may still use it; otherwise their default key for the
-    provider is taken. The run stays shared with its team only if the user is in that team. An
-    edit is repeated with its stored references and mask (the files are shared, not copied).
-    """
-    from playground.accounts.models import team_ids
-    from playground.jobs.models import Run
-    from playground.jobs.submit import RunRefused, submit_run
-    from playground.providers.models import ApiKey
-
-    provider = run.provider
-    if provider is None or not provider.enabled:
-        raise RerunRefused(f"{run.provider_name} is no longer available.")
-    key = None
-    if run.api_key_id:
-        key = ApiKey.objects.usable_by(user).filter(pk=run.api_key_id, provider=provider).first()
-    if key is None:
-        key = provider.key_for(user)
-    if provider.requires_key and key is None:
-        raise RerunRefused(f"You have no API key for {provider.name}; add one on the Keys page.")
-    if key is not None and key.needs_reentry:
-        raise RerunRefused(
-            f"{provider.name}'s address changed since your key was saved; enter it again on Keys."
-        )
-    attach = None
-    if run.kind == Run.Kind.EDIT:
-        inputs = list(run.inputs.all())
-        if not any(item.role == "reference" for item in inputs):
-            raise RerunRefused(
-                "This edit's input images were not kept, so it cannot be repeated from here."
-            )
-
-        def attach(new_run) -> None:
-            for item in inputs:
-                item.copy_for(new_run, item.role, item.position)
-
-    params = dict(run.params)
-    params.pop("api_key", None)
-    if key is not None and key.pk == run.api_key_id and "api_key" in run.params:
-        params["api_key"] = key.pk
-    in_team = run.team_id and team_ids(user).filter(team_id=run.team_id).exists()
-    try:
-        return submit_run(
-            owner=user,
-            team_id=run.team_id if in_team else None,
-            provider=provider,
-            provider_name=provider.name,
-            api_key=key,
-            kind=run.kind,
-            model=run.model,
-            prompt=run.prompt,
-            params=params,
-            attach=attach,
-        )
-    except RunRefused as exc:
-        raise RerunRefused(exc.message) from exc
-
-
-def delete_run(run) -> None:
-    """Delete a finished run, its review data and its image files."""
-    images = list(run.images.all())
-    with transaction.atomic():
-        run.delete()
-    # After the rows are gone: a failed delete must not leave rows pointing at missing files.
-    folders = set()
-    for image in images:
-        image.delete_files()
-        folders.add(os.path.dirname(image.file.name))
-    for folder in folders:
-        _remove_empty_folder(image.file.storage, folder)
-
-
-def _remove_empty_folder(storage, folder: str) -> None:
-    try:
-        path = storage.path(folder)
-    except NotImplementedError:
-        return  # object storage has no folders to leave behind
-    with contextlib.suppress(OSError):
-        os.rmdir(path)

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Avg, Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from playground.gallery.context import next_url, review_context, run_context
 from playground.gallery.forms import CommentForm, RatingForm, ReviewForm, TagForm
 from playground.gallery.models import (
     Comment,
@@ -32,60 +30,14 @@ from playground.jobs.views import get_run_or_404
 MAX_TAGS_PER_RUN = 30
 
 
-def tag_suggestions(user) -> list[str]:
-    """Tags on runs this user can see, most used first (never tags from runs they cannot)."""
-    visible = Run.objects.visible_to(user).values("pk")
-    tags = (
-        Tag.objects.filter(run_tags__run__in=visible)
-        .annotate(uses=Count("run_tags"))
-        .order_by("-uses", "name")
-        .values_list("name", flat=True)
-    )
-    return list(tags[:200])
-
-
-def review_context(request: HttpRequest, run: Run, **forms) -> dict:
-    user = request.user
-    summary = run.ratings.aggregate(avg=Avg("stars"), count=Count("pk"))
-    mine = run.ratings.filter(user=user).values_list("stars", flat=True).first()
-    return {
-        "run": run,
-        "rating_avg": summary["avg"],
-        "rating_count": summary["count"],
-        "my_rating": mine or 0,
-        "stars": range(1, 6),
-        "is_favourite": run.favourites.filter(user=user).exists(),
-        "run_tags": list(run.tags.order_by("name")),
-        "comments": list(run.comments.select_related("author")),
-        "review": Review.objects.filter(run=run).select_related("decided_by").first(),
-        "can_review": can_review(user, run),
-        "rating_form": forms.get("rating_form"),
-        "tag_form": forms.get("tag_form") or TagForm(auto_id="id_tag_%s"),
-        "comment_form": forms.get("comment_form") or CommentForm(auto_id="id_comment_%s"),
-        "review_form": forms.get("review_form"),
-        "next": _next_url(request, run),
-    }
-
-
-def _next_url(request: HttpRequest, run: Run) -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return reverse("gallery:run", args=[run.pk])
-
-
 def _respond(request: HttpRequest, run: Run, **forms) -> HttpResponse:
     failed = any(form is not None and form.errors for form in forms.values())
     if request.htmx:
         return render(request, "gallery/_review.html", review_context(request, run, **forms))
     if failed:
         # Without JavaScript: the run page again, with the error by its field and the text kept.
-        from playground.gallery.views import run_context
-
         return render(request, "gallery/run.html", run_context(request, run, **forms))
-    return redirect(_next_url(request, run))
+    return redirect(next_url(request, run))
 
 
 @login_required

@@ -15,8 +15,9 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from playground.gallery.models import Comment, Image, Rating, Review, RunTag, Tag, make_thumbnail
-from playground.jobs.models import Run
+from playground.gallery.models import Comment, Rating, Review, RunTag, Tag
+from playground.imaging import make_thumbnail
+from playground.jobs.models import Image, Run
 
 SUBJECTS = ["lighthouse", "fox", "teapot", "city at night", "mountain lake", "robot", "forest"]
 STYLES = ["watercolour", "isometric", "photograph", "oil painting", "pixel art", "line drawing"]
@@ -59,7 +60,7 @@ def seed_runs(
                 provider_name=provider_name,
                 model=model,
                 prompt=prompt,
-                params={"model": model, "prompt": prompt, "n": 1, "size": "1024x1024"},
+                params={"n": 1, "size": "1024x1024"},
                 status=Run.Status.FAILED if failed else Run.Status.SUCCEEDED,
                 error_kind="rate_limited" if failed else "",
                 error_message="Rate limit reached for requests (HTTP 429)." if failed else "",

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import uuid
 
 from django.contrib import messages
@@ -16,46 +15,23 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from playground.accounts.models import Membership, Profile
 from playground.gallery import compare as comparing
+from playground.gallery.context import run_context, tag_suggestions
 from playground.gallery.export import stream_zip
 from playground.gallery.forms import GalleryFilterForm, TeamChoiceForm
 from playground.gallery.media import signed_redirect
-from playground.gallery.models import (
-    Comment,
-    Favourite,
-    Image,
-    Rating,
-    RerunRefused,
-    can_delete,
-    delete_run,
-    rerun,
-    with_review,
-)
-from playground.gallery.review_views import review_context, tag_suggestions
-from playground.jobs.models import Run
-from playground.jobs.views import get_run_or_404
+from playground.gallery.models import Comment, Favourite, Rating, can_delete, with_review
+from playground.jobs.models import Image, Run
+from playground.jobs.services import RunRefused, delete_run, rerun
+from playground.jobs.views import get_image_or_404, get_run_or_404
 
 PAGE_SIZE = 24
 EXPORT_CHUNK_RUNS = 100
-# Run.params keys that are the playground's own, not parameters a reviewer needs to see.
-HIDDEN_PARAMS = {"provider", "prompt", "api_key"}
-
-
-def get_image_or_404(request: HttpRequest, image_id) -> Image:
-    try:
-        uuid.UUID(str(image_id))
-    except ValueError:
-        raise Http404("No such image") from None
-    image = Image.objects.visible_to(request.user).select_related("run").filter(pk=image_id).first()
-    if image is None:
-        raise Http404("No such image")
-    return image
 
 
 def gallery_runs(user):
@@ -81,30 +57,6 @@ def index(request: HttpRequest) -> HttpResponse:
         return render(request, f"gallery/index.html#{part}", context)
     context["tag_suggestions"] = tag_suggestions(request.user)
     return render(request, "gallery/index.html", context)
-
-
-def run_context(request: HttpRequest, run: Run, **forms) -> dict:
-    context = review_context(request, run, **forms)
-    is_owner = run.owner_id == request.user.pk
-    visibility_form = forms.get("visibility_form")
-    if visibility_form is None and is_owner:
-        visibility_form = TeamChoiceForm(
-            user=request.user, current_team=run.team, initial={"team": run.team_id}
-        )
-    context.update(
-        {
-            "params": [(k, v) for k, v in run.params.items() if k not in HIDDEN_PARAMS],
-            "request_json": json.dumps(run.request, indent=2, ensure_ascii=False),
-            "response_json": json.dumps(run.response_summary, indent=2, ensure_ascii=False),
-            "usage_json": json.dumps(run.usage, indent=2) if run.usage else "",
-            "is_owner": is_owner,
-            "can_delete": can_delete(request.user, run),
-            "visibility_form": visibility_form,
-            # A fragment in the gallery uses the page's own list of suggestions.
-            "tag_suggestions": [] if request.htmx else tag_suggestions(request.user),
-        }
-    )
-    return context
 
 
 @login_required
@@ -176,8 +128,8 @@ def rerun_view(request: HttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     try:
         new_run = rerun(run, request.user)
-    except RerunRefused as exc:
-        reason = str(exc)
+    except RunRefused as exc:
+        reason = exc.message
         if request.htmx:
             return render(request, "gallery/_rerun.html", {"error": reason})
         messages.error(request, f"Not re-run: {reason}")
@@ -292,7 +244,3 @@ def preferences(request: HttpRequest) -> HttpResponse:
         "gallery/settings.html",
         {"form": form, "memberships": memberships.order_by("team__name")},
     )
-
-
-def run_url(run: Run) -> str:
-    return reverse("gallery:run", args=[run.pk])

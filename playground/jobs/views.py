@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from playground.jobs.models import Run, RunInput
+from playground.jobs.models import Image, Run, RunInput
 
 
 def get_run_or_404(request: HttpRequest, run_id) -> Run:
@@ -25,6 +25,17 @@ def get_run_or_404(request: HttpRequest, run_id) -> Run:
     if run is None:
         raise Http404("No such run")
     return run
+
+
+def get_image_or_404(request: HttpRequest, image_id) -> Image:
+    try:
+        uuid.UUID(str(image_id))
+    except ValueError:
+        raise Http404("No such image") from None
+    image = Image.objects.visible_to(request.user).select_related("run").filter(pk=image_id).first()
+    if image is None:
+        raise Http404("No such image")
+    return image
 
 
 @login_required

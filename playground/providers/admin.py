@@ -10,7 +10,7 @@ class ProviderAdmin(admin.ModelAdmin):
     exclude = ["models_catalogue", "models_fetched_at"]
 
     def save_model(self, request, obj, form, change) -> None:
-        obj.save(actor=request.user)  # a changed base URL is audited with who changed it
+        obj.save_by(request.user)  # a changed base URL is audited with who changed it
 
 
 @admin.register(ApiKey)

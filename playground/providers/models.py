@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 from django.utils import timezone
 
+from playground.accounts.models import team_ids
+from playground.audit.models import AuditEvent
 from playground.providers import crypto
+from playground.upstream.client import UpstreamClient
+from playground.upstream.errors import UpstreamError
 from playground.upstream.requests import Dialect, normalize_base_url
+
+Actor = AbstractBaseUser | AnonymousUser | None
 
 # Seconds a /v1/models request may take (a Test, or refreshing a provider's list).
 MODELS_TIMEOUT = 20
@@ -59,35 +68,35 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, actor=None, **kwargs) -> None:
-        """Save; a changed base URL is written to the audit log (with `actor`, if known)."""
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.base_url = normalize_base_url(self.base_url)
-        update_fields = kwargs.get("update_fields")
-        previous = None
-        if self.pk and (update_fields is None or "base_url" in update_fields):
-            stored = Provider.objects.filter(pk=self.pk).values_list("base_url", flat=True)
-            previous = stored.first()
         super().save(*args, **kwargs)
+
+    def save_by(self, actor: Actor) -> None:
+        """Save what someone changed; a new base URL is written to the audit log.
+
+        Keys saved for the old address are refused from then on (ApiKey.needs_reentry), so the
+        log says how many have to be entered again.
+        """
+        previous = None
+        if self.pk:
+            previous = Provider.objects.filter(pk=self.pk).values_list("base_url", flat=True)
+            previous = previous.first()
+        self.save()
         if previous is not None and previous != self.base_url:
-            self._record_move(previous, actor)
+            stale = self.keys.exclude(saved_for_url=self.base_url).filter(revoked_at__isnull=True)
+            details = {
+                "from": url_for_log(previous),
+                "to": url_for_log(self.base_url),
+                "keys_needing_reentry": stale.count(),
+            }
+            AuditEvent.record(actor, AuditEvent.Action.PROVIDER_URL_CHANGED, self, details)
 
-    def _record_move(self, previous: str, actor) -> None:
-        # Keys saved for the old address are refused from now on (ApiKey.needs_reentry).
-        from playground.console.models import AuditEvent
-
-        stale = self.keys.exclude(saved_for_url=self.base_url).filter(revoked_at__isnull=True)
-        AuditEvent.record(
-            actor,
-            AuditEvent.Action.PROVIDER_URL_CHANGED,
-            self,
-            {"from": _without_userinfo(previous), "to": _without_userinfo(self.base_url),
-             "keys_needing_reentry": stale.count()},
-        )  # fmt: skip
+    def audit_subject(self) -> tuple[str, str, str]:
+        return "provider", str(self.pk), self.name
 
     def list_models(self, key: ApiKey | None) -> list[str]:
         """The gateway's /v1/models, asked with `key` (None for keyless gateways)."""
-        from playground.upstream.client import UpstreamClient
-
         secret = key.reveal() if key else None
         timeout = min(self.timeout, MODELS_TIMEOUT)
         with UpstreamClient(self.base_url, secret, timeout=timeout) as client:
@@ -118,14 +127,26 @@ class Provider(models.Model):
         return keys[0] if keys else None
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def usable_by(self, user) -> ApiKeyQuerySet:
-        """Keys a user may send requests with: their own and their teams' shared ones."""
-        from playground.accounts.models import team_ids
+class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
+    def owned_by(self, user: AbstractBaseUser | AnonymousUser) -> ApiKeyQuerySet:
+        """A user's own keys and their teams' shared ones, revoked or not."""
+        return self.filter(models.Q(user=user) | models.Q(team__in=team_ids(user)))
 
-        return self.filter(
-            models.Q(user=user) | models.Q(team__in=team_ids(user)), revoked_at__isnull=True
+    def usable_by(self, user: AbstractBaseUser | AnonymousUser) -> ApiKeyQuerySet:
+        """Keys a user may send requests with: their own and their teams' shared ones."""
+        return self.owned_by(user).filter(revoked_at__isnull=True)
+
+    def active(self) -> ApiKeyQuerySet:
+        """Keys that can send: not revoked, and saved for their provider's current address."""
+        return self.filter(revoked_at__isnull=True, saved_for_url=models.F("provider__base_url"))
+
+    def needing_reentry(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=True).exclude(
+            saved_for_url=models.F("provider__base_url")
         )
+
+    def revoked(self) -> ApiKeyQuerySet:
+        return self.filter(revoked_at__isnull=False)
 
 
 class ApiKey(models.Model):
@@ -207,6 +228,49 @@ class ApiKey(models.Model):
     def needs_reentry(self) -> bool:
         return self.saved_for_url != self.provider.base_url
 
+    @property
+    def status(self) -> tuple[str, str]:
+        """(css slug, words) for the key's state, the most pressing first."""
+        if self.is_revoked:
+            return "revoked", "revoked"
+        if self.needs_reentry:
+            return "reentry", "needs re-entry"
+        if not self.provider.enabled:
+            return "idle", "provider disabled"
+        if self.last_test_ok is False:
+            return "failing", "last test failed"
+        return "active", "active"
+
+    @property
+    def status_slug(self) -> str:
+        return self.status[0]
+
+    @property
+    def status_label(self) -> str:
+        return self.status[1]
+
+    def audit_subject(self) -> tuple[str, str, str]:
+        label = f"{self.provider.name} key {self.hint} of {self.owner_label}"
+        return "key", str(self.pk), label
+
+    def refusal(self) -> KeyRefused | None:
+        """Why this key can send no run at all (revoked, or saved for another address), or None.
+
+        No hint in these messages: a team key's members must not see any part of it.
+        """
+        name = self.provider.name
+        if self.is_revoked:
+            return KeyRefused(
+                "revoked", f"The {name} key chosen for this run was revoked; it cannot send runs."
+            )
+        if self.needs_reentry:
+            return KeyRefused(
+                "moved",
+                f"{name}'s address changed since the key chosen for this run was saved; "
+                "it has to be entered again.",
+            )
+        return None
+
     def reveal(self) -> str:
         """The plaintext, for the outbound request only. Refused if the provider moved."""
         if self.is_revoked:
@@ -219,8 +283,6 @@ class ApiKey(models.Model):
 
     def test(self) -> bool:
         """Ask the provider's /v1/models with this key and remember the outcome and the list."""
-        from playground.upstream.errors import UpstreamError
-
         try:
             found = self.provider.list_models(self)
         except (UpstreamError, crypto.KeyDecryptionError) as exc:
@@ -236,10 +298,63 @@ class ApiKey(models.Model):
         return ok
 
 
-def _without_userinfo(url: str) -> str:
-    """A URL fit for the audit log: credentials someone pasted into it are dropped."""
-    from urllib.parse import urlsplit, urlunsplit
+class KeyRefused(Exception):
+    """A run may not be sent with this key, or there is none; nothing was sent.
 
+    `code` says which case it is ("unavailable", "not_yours", "missing", "revoked", "moved"), so
+    a form can put the reason next to the right field (and link to the Keys page).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    @property
+    def field(self) -> str:
+        return "api_key" if self.code == "not_yours" else "provider"
+
+
+def choose_key(
+    user: AbstractBaseUser | AnonymousUser,
+    provider: Provider | None,
+    key_id: int | None = None,
+    *,
+    fall_back: bool = False,
+) -> ApiKey | None:
+    """The key a run of `user` on `provider` is sent with; KeyRefused says why there is none.
+
+    `key_id` is the key the user picked; it must be one of theirs (or their teams') for this
+    provider. Without one, their own key comes first, then a team's. With `fall_back` (a re-run
+    of an older run), a picked key that is no longer usable gives way to that default.
+    None means the provider takes no key.
+    """
+    if provider is None or not provider.enabled:
+        name = provider.name if provider is not None else "This provider"
+        raise KeyRefused("unavailable", f"{name} is no longer available.")
+    key = None
+    if key_id:
+        key = provider.keys.owned_by(user).filter(pk=key_id).first()
+        if key is None and not fall_back:
+            raise KeyRefused("not_yours", f"That key is not one of yours for {provider.name}.")
+        if key is not None and fall_back and key.refusal() is not None:
+            key = None
+    if key is None:
+        key = provider.key_for(user)
+    if key is None:
+        if provider.requires_key:
+            raise KeyRefused(
+                "missing", f"You have no API key for {provider.name}; add one on Keys."
+            )
+        return None
+    refusal = key.refusal()
+    if refusal is not None:
+        raise refusal
+    return key
+
+
+def url_for_log(url: str) -> str:
+    """A URL fit for the audit log: credentials someone pasted into it are dropped."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url

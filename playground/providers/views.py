@@ -4,10 +4,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from playground.console.models import AuditEvent
+from playground.audit.models import AuditEvent
 from playground.providers.crypto import KeyDecryptionError
 from playground.providers.forms import ApiKeyForm
 from playground.providers.models import ApiKey, Provider
@@ -75,10 +74,6 @@ def delete_key(request: HttpRequest, key_id: int) -> HttpResponse:
     return redirect("providers:keys")
 
 
-def _list_models(provider: Provider, key: ApiKey | None) -> list[str]:
-    return provider.list_models(key)
-
-
 @login_required
 @require_POST
 def test_key(request: HttpRequest, key_id: int) -> HttpResponse:
@@ -107,9 +102,7 @@ def models(request: HttpRequest) -> HttpResponse:
         can_ask = key is not None or not provider.requires_key
         if refresh and can_ask:
             try:
-                provider.models_catalogue = _list_models(provider, key)
-                provider.models_fetched_at = timezone.now()
-                provider.save(update_fields=["models_catalogue", "models_fetched_at"])
+                provider.remember_models(provider.list_models(key))
             except (UpstreamError, KeyDecryptionError) as exc:
                 error = str(exc)
         elif refresh and not can_ask:

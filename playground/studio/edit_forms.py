@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,18 +19,15 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
-from PIL import Image as PILImage
 
-from playground.gallery.models import Image
-from playground.jobs.models import Run, RunInput
-from playground.jobs.submit import submit_run
+from playground import imaging
+from playground.jobs import params
+from playground.jobs.models import Image, Run, RunInput
+from playground.jobs.services import submit_run
 from playground.studio.catalog import rules_for
 from playground.studio.forms import BACKGROUND_CHOICES, NOT_SENT, GenerateForm
-from playground.upstream.errors import UpstreamError
-from playground.upstream.fetch import verify_image
 
 MAX_REFERENCES = 16
-ACCEPTED_FORMATS = frozenset({"PNG", "JPEG", "WEBP"})
 DATA_URL_RE = re.compile(r"^data:image/(png|jpeg|jpg|webp);base64,(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_URL_LENGTH = 2048
 
@@ -48,21 +44,6 @@ EDIT_SIZE_CHOICES = [
 EDIT_QUALITY_CHOICES = [NOT_SENT] + [(q, q) for q in ("auto", "low", "medium", "high", "standard")]
 INPUT_FIDELITY_CHOICES = [NOT_SENT, ("high", "high"), ("low", "low")]
 WATERMARK_CHOICES = [NOT_SENT, ("true", "true"), ("false", "false")]
-EDIT_UPSTREAM_FIELDS = (
-    "model",
-    "prompt",
-    "n",
-    "size",
-    "quality",
-    "response_format",
-    "background",
-    "moderation",
-    "output_format",
-    "output_compression",
-    "input_fidelity",
-    "watermark",
-    "user",
-)
 
 
 class MultipleFileInput(forms.FileInput):
@@ -164,11 +145,9 @@ def check_image_bytes(data: bytes, label: str) -> tuple[str, int, int]:
             f"{filesizeformat(settings.MAX_UPLOAD_BYTES)}."
         )
     try:
-        return verify_image(
-            data, max_pixels=settings.MAX_IMAGE_PIXELS, allowed_formats=ACCEPTED_FORMATS
-        )
-    except UpstreamError as exc:
-        raise forms.ValidationError(f"{label}: {exc.message}.") from None
+        return imaging.verify_image(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    except imaging.ImageRejected as exc:
+        raise forms.ValidationError(f"{label}: {exc}.") from None
 
 
 def read_upload(upload, label: str) -> bytes:
@@ -216,9 +195,7 @@ def check_mask_bytes(data: bytes, label: str) -> tuple[str, int, int]:
     fmt, width, height = check_image_bytes(data, label)
     if fmt != "PNG":
         raise forms.ValidationError(f"{label}: a mask must be a PNG (it needs transparency).")
-    with PILImage.open(io.BytesIO(data)) as image:
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if not has_alpha:
+    if not imaging.has_transparency(data):
         raise forms.ValidationError(
             f"{label} has no transparency: its transparent pixels mark where to edit."
         )
@@ -238,7 +215,7 @@ def _uuids(values) -> list[str]:
 
 
 class EditForm(GenerateForm):
-    upstream_fields = EDIT_UPSTREAM_FIELDS
+    kind = Run.Kind.EDIT
     # Generation-only parameters.
     style = None
     aspect_ratio = None
@@ -367,13 +344,10 @@ class EditForm(GenerateForm):
             self.add_error(
                 self._mask_field, "A mask needs a reference image to apply to; add one above."
             )
-        elif mask is not None and mask.size and refs[0].size and mask.size != refs[0].size:
-            (mw, mh), (iw, ih) = mask.size, refs[0].size
-            self.add_error(
-                self._mask_field,
-                f"The mask is {mw}×{mh} pixels but the first reference is {iw}×{ih}; "
-                "a mask must have the same size as the image it applies to.",
-            )
+        elif mask is not None and mask.size and refs[0].size:
+            problem = imaging.mask_size_problem(mask.size, refs[0].size)
+            if problem:
+                self.add_error(self._mask_field, problem)
         self._check_edit_rules(data)
         return data
 
@@ -513,37 +487,18 @@ class EditForm(GenerateForm):
         self._load_choices()
 
     def submit(self) -> Run:
-        provider = self.cleaned_data["provider"]
-        params = self.upstream_params()
-        form_values = dict(params, provider=provider.pk)
-        if self.cleaned_data.get("custom_size"):
-            form_values["custom_size"] = self.cleaned_data["custom_size"]
-        if self.cleaned_data.get("api_key"):
-            form_values["api_key"] = self.cleaned_data["api_key"]
-
         def attach(run: Run) -> None:
             for position, candidate in enumerate(self.reference_candidates):
                 candidate.attach(run, RunInput.Role.REFERENCE, position)
             if self.mask_candidate is not None:
                 self.mask_candidate.attach(run, RunInput.Role.MASK, 0)
 
-        return submit_run(
-            owner=self.user,
-            team_id=self.cleaned_data.get("team"),
-            provider=provider,
-            provider_name=provider.name,
-            api_key=self.api_key,
-            kind=Run.Kind.EDIT,
-            model=params.get("model", ""),
-            prompt=params.get("prompt", ""),
-            params=form_values,
-            attach=attach,
-        )
+        return submit_run(attach=attach, **self.run_fields())
 
 
 def edit_initial_from_run(run: Run) -> dict[str, Any]:
     """Form values that repeat an edit, its stored references and mask included."""
-    initial = {k: v for k, v in run.params.items() if k in EditForm.base_fields}
+    initial = params.form_values(run)
     initial["team"] = run.team_id
     if isinstance(initial.get("watermark"), bool):
         initial["watermark"] = "true" if initial["watermark"] else "false"

@@ -7,9 +7,10 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from playground.accounts.models import Profile, Team
+from playground.jobs import params
 from playground.jobs.models import Run
-from playground.jobs.submit import submit_run
-from playground.providers.models import ApiKey, Provider
+from playground.jobs.services import submit_run
+from playground.providers.models import ApiKey, KeyRefused, Provider, choose_key
 from playground.studio.catalog import custom_size_problem, parse_size, rules_for
 
 NOT_SENT = ("", "Not sent")
@@ -36,11 +37,6 @@ ASPECT_CHOICES = [NOT_SENT] + [
 ]
 IMAGE_SIZE_CHOICES = [NOT_SENT, ("1K", "1K"), ("2K", "2K"), ("4K", "4K")]
 
-# Parameter names the form sends upstream when set, in the order they appear.
-UPSTREAM_FIELDS = (
-    "model", "prompt", "n", "size", "quality", "style", "response_format", "background",
-    "moderation", "output_format", "output_compression", "user", "aspect_ratio", "image_size",
-)  # fmt: skip
 FAMILY_ONLY = {
     "style": "dall-e-3",
     "background": "the GPT image models",
@@ -51,7 +47,7 @@ FAMILY_ONLY = {
 
 
 class GenerateForm(forms.Form):
-    upstream_fields = UPSTREAM_FIELDS
+    kind = Run.Kind.GENERATE
     provider = forms.ModelChoiceField(
         queryset=Provider.objects.none(), label="Provider", empty_label=None
     )
@@ -94,9 +90,11 @@ class GenerateForm(forms.Form):
         help_text="0–100, only with jpeg or webp.",
     )
     user = forms.CharField(
-        label="End-user ID (user)", required=False, max_length=256,
+        label="End-user ID (user)",
+        required=False,
+        max_length=256,
         help_text="Passed to the upstream for abuse monitoring.",
-    )  # fmt: skip
+    )
     aspect_ratio = forms.ChoiceField(
         label="Aspect ratio (image_config.aspect_ratio)", choices=ASPECT_CHOICES, required=False
     )
@@ -160,32 +158,14 @@ class GenerateForm(forms.Form):
             )
         return data
 
-    def _check_provider(self, data: dict) -> None:
+    def _check_provider(self, data: dict[str, Any]) -> None:
         provider = data.get("provider")
         if provider is None:
             return
-        chosen = data.get("api_key")
-        if chosen:
-            self.api_key = next((k for k in self.usable_keys if k.pk == chosen), None)
-            if self.api_key is None or self.api_key.provider_id != provider.pk:
-                self.add_error("api_key", f"That key is not one of yours for {provider.name}.")
-                return
-        else:
-            self.api_key = provider.key_for(self.user)
-        if provider.requires_key and self.api_key is None:
-            self.add_error(
-                "provider",
-                format_html(
-                    'You have no API key for {}. <a href="{}">Add one on the Keys page</a>.',
-                    provider.name,
-                    reverse("providers:keys"),
-                ),
-            )
-        elif self.api_key is not None and self.api_key.needs_reentry:
-            self.add_error(
-                "provider",
-                f"{provider.name}'s address changed since your key was saved; enter it again.",
-            )
+        try:
+            self.api_key = choose_key(self.user, provider, data.get("api_key"))
+        except KeyRefused as refused:
+            self.add_error(refused.field, _key_message(refused, provider))
 
     def _resolve_size(self, data: dict) -> None:
         if data.get("size") == "custom":
@@ -227,35 +207,48 @@ class GenerateForm(forms.Form):
             if value not in (None, "") and name not in rules.params:
                 self.add_error(name, f"Only {who} take {name}; {model} does not.")
 
-    def upstream_params(self) -> dict[str, Any]:
-        """What the user set, and nothing else: the run sends exactly this."""
+    def run_fields(self) -> dict[str, Any]:
+        """The run this form describes, as `submit_run` takes it (see `jobs.params`)."""
         data = self.cleaned_data
+        provider = data["provider"]
         return {
-            name: data[name]
-            for name in self.upstream_fields
-            if data.get(name) is not None and data.get(name) != ""
+            "owner": self.user,
+            "team_id": data.get("team"),
+            "provider": provider,
+            "provider_name": provider.name,
+            "api_key": self.api_key,
+            "kind": self.kind,
+            "model": data.get("model") or "",
+            "prompt": data.get("prompt") or "",
+            "params": params.stored(self.kind, dict(data, provider=provider.pk)),
         }
 
-    def submit(self) -> Run:
-        provider = self.cleaned_data["provider"]
-        params = self.upstream_params()
-        form_values = dict(params, provider=provider.pk)
-        if self.cleaned_data.get("custom_size"):
-            form_values["custom_size"] = self.cleaned_data["custom_size"]
-        team_id = self.cleaned_data.get("team")
-        if self.cleaned_data.get("api_key"):
-            form_values["api_key"] = self.cleaned_data["api_key"]
-        return submit_run(
-            owner=self.user,
-            team_id=team_id,
-            provider=provider,
-            provider_name=provider.name,
-            api_key=self.api_key,
-            kind=Run.Kind.GENERATE,
-            model=params.get("model", ""),
-            prompt=params.get("prompt", ""),
-            params=form_values,
+    def upstream_params(self) -> dict[str, Any]:
+        """What the run will send: exactly what the user set, and nothing else."""
+        fields = self.run_fields()
+        return params.upstream(
+            Run(
+                kind=self.kind,
+                model=fields["model"],
+                prompt=fields["prompt"],
+                params=fields["params"],
+            )
         )
+
+    def submit(self) -> Run:
+        return submit_run(**self.run_fields())
+
+
+def _key_message(refused: KeyRefused, provider: Provider) -> str:
+    if refused.code == "missing":
+        return format_html(
+            'You have no API key for {}. <a href="{}">Add one on the Keys page</a>.',
+            provider.name,
+            reverse("providers:keys"),
+        )
+    if refused.code == "moved":
+        return f"{provider.name}'s address changed since your key was saved; enter it again."
+    return refused.message
 
 
 def key_choice_label(key: ApiKey) -> str:
@@ -268,7 +261,7 @@ def key_choice_label(key: ApiKey) -> str:
 
 def initial_from_run(run: Run) -> dict[str, Any]:
     """Form values that reproduce a run ("Use these settings")."""
-    initial = {k: v for k, v in run.params.items() if k in GenerateForm.base_fields}
+    initial = params.form_values(run)
     initial["team"] = run.team_id
     size = initial.get("size")
     if size and size not in dict(SIZE_CHOICES):

@@ -10,11 +10,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_htmx.http import reswap, retarget
 
-from playground.gallery.models import Image
-from playground.gallery.views import get_image_or_404
-from playground.jobs.models import Run, RunInput
-from playground.jobs.submit import RunRefused
-from playground.jobs.views import get_run_or_404
+from playground.jobs.models import Image, Run, RunInput
+from playground.jobs.services import RunRefused
+from playground.jobs.views import get_image_or_404, get_run_or_404
 from playground.providers.models import Provider
 from playground.studio.catalog import rules_as_json
 from playground.studio.edit_forms import EditForm, edit_initial_from_run

@@ -1,33 +1,32 @@
 """The one guarded fetcher for every server-side fetch of a URL.
 
-Result images that gateways return as URLs (and, later, reference images users give by URL) are
-fetched here and nowhere else. The threat is server-side request forgery: a URL that points at
-the machine itself, the private network or a cloud metadata service. So every URL, including every
-redirect target, must be http(s) on port 80/443, every address its host resolves to must be
-public, and the connection goes to exactly the address that was checked (no second DNS lookup the
-attacker could answer differently). Bodies are capped in bytes and time and must be a real image
-of an allowed format and size.
+Result images that gateways return as URLs, and reference images users give by URL when a
+provider takes edits as multipart files, are fetched here and nowhere else. The threat is
+server-side request forgery: a URL that points at the machine itself, the private network or a
+cloud metadata service. So every URL, including every redirect target, must be http(s) on port
+80/443, every address its host resolves to must be public, and the connection goes to exactly
+the address that was checked (no second DNS lookup the attacker could answer differently). Bodies
+are capped in bytes and time and must be a real image of an allowed format and size.
 
-Pure Python + httpx + Pillow on purpose: no Django imports, so it is trivially testable.
+Pure Python + httpx + Pillow (through `playground.imaging`) on purpose: no Django imports, so
+it is trivially testable.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import ipaddress
 import re
 import socket
 import threading
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from PIL import Image, UnidentifiedImageError
 
+from playground import imaging
 from playground.upstream.errors import UpstreamError
 from playground.upstream.tls import tls_context
 
@@ -41,7 +40,6 @@ REQUEST_HEADERS = {
     "Accept": "image/png, image/jpeg, image/webp, */*;q=0.5",
     "Accept-Encoding": "identity",  # see _check_headers: compressed bodies are refused
 }
-FORMAT_LABELS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF"}
 
 
 @dataclass(frozen=True)
@@ -556,46 +554,8 @@ def _read_capped(response: httpx.Response, max_bytes: int, deadline: _Deadline) 
 def verify_image(
     data: bytes, *, max_pixels: int, allowed_formats: frozenset[str]
 ) -> tuple[str, int, int]:
-    """Return (format, width, height) of `data` if it is a sound image we accept."""
-    wanted = _format_names(allowed_formats)
-    if not data:
-        raise UpstreamError("bad_response", f"the response was empty, not a {wanted} image")
+    """`imaging.verify_image`, failing as an UpstreamError like everything else here."""
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns below twice its own limit; any bomb warning is a refusal here.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _open_and_verify(data, max_pixels, allowed_formats)
-    except UpstreamError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UpstreamError("bad_response", f"the image is too large to decode: {exc}") from exc
-    except UnidentifiedImageError as exc:
-        raise UpstreamError("bad_response", f"not a {wanted} image") from exc
-    except Exception as exc:  # Pillow raises many types for damaged files
-        raise UpstreamError("bad_response", f"the image is damaged: {exc}") from exc
-
-
-def _open_and_verify(
-    data: bytes, max_pixels: int, allowed_formats: frozenset[str]
-) -> tuple[str, int, int]:
-    # `formats` keeps every other Pillow decoder (and its attack surface) out of the way.
-    with Image.open(io.BytesIO(data), formats=sorted(allowed_formats)) as image:
-        image_format = image.format or ""
-        width, height = image.size
-        if image_format not in allowed_formats:
-            raise UpstreamError("bad_response", f"not a {_format_names(allowed_formats)} image")
-        # The size comes from the header; nothing has been decoded yet.
-        if width * height > max_pixels:
-            raise UpstreamError(
-                "bad_response",
-                f"the image is {width}x{height} pixels; at most {max_pixels} pixels are allowed",
-            )
-        image.verify()
-    return image_format, width, height
-
-
-def _format_names(formats: frozenset[str]) -> str:
-    # Familiar order first (PNG/JPEG/WebP), anything else after it.
-    order = list(FORMAT_LABELS)
-    ranked = sorted(formats, key=lambda name: (order.index(name) if name in order else 99, name))
-    return "/".join(FORMAT_LABELS.get(name, name) for name in ranked)
+        return imaging.verify_image(data, max_pixels=max_pixels, allowed_formats=allowed_formats)
+    except imaging.ImageRejected as exc:
+        raise UpstreamError("bad_response", str(exc)) from exc

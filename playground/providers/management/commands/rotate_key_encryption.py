@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from playground.console.models import AuditEvent
+from playground.audit.models import AuditEvent
 from playground.providers import crypto
 from playground.providers.models import ApiKey
 

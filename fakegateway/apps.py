@@ -2,4 +2,4 @@ from django.apps import AppConfig
 
 
 class FakegatewayConfig(AppConfig):
-    name = "playground.fakegateway"
+    name = "fakegateway"

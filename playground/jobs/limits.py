@@ -1,23 +1,25 @@
 """Run limits: concurrent runs and images per day, per user and per team.
 
-A run counts for its owner, and for one team: the team whose shared key sends it, or else the
-team it is shared with. Checked inside the transaction that creates the run, before anything is
-sent upstream.
+A run counts for its owner and for its accounting team (`Run.accounting_team_id`). Checked inside
+the transaction that creates the run, before anything is sent upstream.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from playground.console.models import Limit
+from playground.accounts.models import Team
+from playground.jobs.models import Limit, Run
+from playground.jobs.params import requested_images as _requested
+from playground.localtime import day_bounds
 
 IN_FLIGHT = ("queued", "running")
 
@@ -28,55 +30,24 @@ class Refusal:
     field: str | None = None
 
 
-def local_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
-def day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """Today's midnight and the next one, in the configured time zone."""
-    local = (now or timezone.now()).astimezone(local_zone())
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    next_day = (start + timedelta(days=1)).date()
-    end = datetime(next_day.year, next_day.month, next_day.day, tzinfo=local_zone())
-    return start, end
-
-
-def counted_runs(subject) -> models.QuerySet:
-    """The runs that count against a user's or a team's limits."""
-    from playground.accounts.models import Team
-    from playground.jobs.models import Run
-
-    if isinstance(subject, Team):
-        return Run.objects.filter(
-            models.Q(api_key__team=subject) | models.Q(api_key__team__isnull=True, team=subject)
-        )
-    return Run.objects.filter(owner=subject)
-
-
-def requested_images():
-    """Images a run asked for: its `n`, 1 when the request left it to the upstream."""
+def requested_images() -> Coalesce:
+    """`params.requested_images` as a database expression."""
     return Coalesce(Cast(KT("params__n"), models.IntegerField()), 1)
 
 
-def in_flight(subject) -> int:
-    return counted_runs(subject).filter(status__in=IN_FLIGHT).count()
+def in_flight(subject: User | Team) -> int:
+    return Run.objects.counted_for(subject).filter(status__in=IN_FLIGHT).count()
 
 
-def images_today(subject, now: datetime | None = None) -> int:
+def images_today(subject: User | Team, now: datetime | None = None) -> int:
     start, end = day_bounds(now)
-    runs = counted_runs(subject).filter(created_at__gte=start, created_at__lt=end)
+    runs = Run.objects.counted_for(subject).filter(created_at__gte=start, created_at__lt=end)
     return runs.aggregate(total=Coalesce(models.Sum(requested_images()), 0))["total"]
 
 
-def accounting_team_id(run) -> int | None:
-    if run.api_key_id and run.api_key.team_id:
-        return run.api_key.team_id
-    return run.team_id
-
-
-def refusal_for(run) -> Refusal | None:
+def refusal_for(run: Run) -> Refusal | None:
     """Why this (unsaved) run may not be created, or None. Call inside a transaction."""
-    team_id = accounting_team_id(run)
+    team_id = run.accounting_team_id
     subjects = models.Q(user_id=run.owner_id)
     if team_id:
         subjects |= models.Q(team_id=team_id)
@@ -91,13 +62,6 @@ def refusal_for(run) -> Refusal | None:
         if refusal:
             return refusal
     return None
-
-
-def _requested(params: dict) -> int:
-    try:
-        return max(1, int(params.get("n") or 1))
-    except (TypeError, ValueError):
-        return 1
 
 
 def _check(limit: Limit, n: int) -> Refusal | None:

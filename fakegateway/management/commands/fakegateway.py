@@ -5,8 +5,8 @@ from typing import Any
 import uvicorn
 from django.core.management.base import BaseCommand, CommandError
 
-from playground.fakegateway.app import DIALECTS, FakeConfig, FakeGateway, parse_scenario
-from playground.fakegateway.server import base_url
+from fakegateway.app import DIALECTS, FakeConfig, FakeGateway, parse_scenario
+from fakegateway.server import base_url
 
 
 class Command(BaseCommand):

@@ -1,8 +1,15 @@
+"""The audit log: who did what to which key, provider, limit or team, and when.
+
+A leaf every app may call: subjects describe themselves (`audit_subject()`), so this module
+imports no other app and no app has to import the console to leave a trace.
+"""
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
 from django.utils import timezone
 
@@ -11,62 +18,14 @@ from django.utils import timezone
 FORBIDDEN_DETAIL_NAMES = {"secret", "ciphertext", "api_key_value", "password"}
 
 
-class Limit(models.Model):
-    """Caps for one user or one team; an empty cap means no limit of that kind."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="run_limit",
-    )
-    team = models.OneToOneField(
-        "accounts.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="run_limit"
-    )
-    max_concurrent_runs = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Runs queued or running at the same time."
-    )
-    max_images_per_day = models.PositiveIntegerField(
-        null=True,
-        blank=True,
-        help_text="Images requested (n) per calendar day in the server's time zone.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["team__name", "user__username"]
-        constraints = [
-            models.CheckConstraint(
-                condition=(
-                    models.Q(user__isnull=False, team__isnull=True)
-                    | models.Q(user__isnull=True, team__isnull=False)
-                ),
-                name="limit_has_one_subject",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"limit for {self.subject_label}"
-
-    @property
-    def subject(self):
-        return self.team if self.team_id else self.user
-
-    @property
-    def subject_label(self) -> str:
-        return f"team {self.team}" if self.team_id else f"user {self.user}"
-
-    def caps(self) -> dict[str, int | None]:
-        return {
-            "max_concurrent_runs": self.max_concurrent_runs,
-            "max_images_per_day": self.max_images_per_day,
-        }
+class Subject(Protocol):
+    def audit_subject(self) -> tuple[str, str, str]:
+        """(type, id, label): the type is one of AuditEvent.Target's values."""
+        ...
 
 
 class AuditEvent(models.Model):
-    """Who did what to which key, provider, limit or team, and when. Never a secret."""
+    """One recorded action. Never a secret."""
 
     class Action(models.TextChoices):
         KEY_ADDED = "key.added", "Key added"
@@ -109,6 +68,8 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        # The model moved here from the console app; its table kept its name and its rows.
+        db_table = "console_auditevent"
         ordering = ["-created_at", "-pk"]
         indexes = [models.Index(fields=["target_type", "target_id"])]
 
@@ -117,17 +78,25 @@ class AuditEvent(models.Model):
 
     @classmethod
     def record(
-        cls, actor, action: str, target=None, details: dict[str, Any] | None = None
+        cls,
+        actor: AbstractBaseUser | AnonymousUser | None,
+        action: str,
+        subject: Subject | None = None,
+        details: dict[str, Any] | None = None,
     ) -> AuditEvent:
+        """Write one event; `subject` None means the whole system (e.g. all stored keys)."""
         details = details or {}
         forbidden = FORBIDDEN_DETAIL_NAMES.intersection(details)
         if forbidden:
             raise ValueError(f"audit details must not hold {', '.join(sorted(forbidden))}")
-        target_type, target_id, target_label = describe(target)
-        actor = actor if actor is not None and actor.is_authenticated else None
+        if subject is None:
+            target_type, target_id, target_label = cls.Target.SYSTEM, "", "all stored keys"
+        else:
+            target_type, target_id, target_label = subject.audit_subject()
+        who = actor if actor is not None and actor.is_authenticated else None
         return cls.objects.create(
-            actor=actor,
-            actor_name=actor.get_username() if actor else "system",
+            actor=who,
+            actor_name=who.get_username() if who else "system",
             action=action,
             target_type=target_type,
             target_id=target_id,
@@ -139,23 +108,7 @@ class AuditEvent(models.Model):
         return "; ".join(f"{name}: {_plain(value)}" for name, value in self.details.items())
 
 
-def describe(target) -> tuple[str, str, str]:
-    """(type, id, label) of an audit target, from its model."""
-    from playground.accounts.models import Team
-    from playground.providers.models import ApiKey, Provider
-
-    if target is None:
-        return AuditEvent.Target.SYSTEM, "", "all stored keys"
-    if isinstance(target, ApiKey):
-        label = f"{target.provider.name} key {target.hint} of {target.owner_label}"
-        return AuditEvent.Target.KEY, str(target.pk), label
-    if isinstance(target, Provider):
-        return AuditEvent.Target.PROVIDER, str(target.pk), target.name
-    if isinstance(target, Limit):
-        return AuditEvent.Target.LIMIT, str(target.pk), target.subject_label
-    if isinstance(target, Team):
-        return AuditEvent.Target.TEAM, str(target.pk), target.name
-    raise TypeError(f"no audit target type for {type(target).__name__}")
+record = AuditEvent.record
 
 
 def _plain(value: Any) -> str:
