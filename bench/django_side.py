@@ -95,7 +95,7 @@ def seed(runs: int, images: int) -> dict:
                     sha256="0" * 64,
                     file=f"images/seed/{run.pk}-{index}.png",
                     thumbnail=f"images/seed/{run.pk}-{index}-thumb.webp",
-                )  # fmt: skip
+                )
             )
         index += 1
     Image.objects.bulk_create(extra, batch_size=2000)

@@ -162,12 +162,19 @@ def profile_memory(owner, fake) -> str:
     remote = FakeGateway(Path(os.environ["PLAYGROUND_DATA_DIR"]) / "fake").start()
     try:
         routmy = Provider.objects.create(
-            name="Profile routmy", base_url=remote.base_url("routmy"), requires_key=False,
-            is_local=True, supports_image_config=True,
-        )  # fmt: skip
+            name="Profile routmy",
+            base_url=remote.base_url("routmy"),
+            requires_key=False,
+            is_local=True,
+            supports_image_config=True,
+        )
         params = {"model": "fake/image-model", "aspect_ratio": "1:1", "image_size": "4K"}
-        body = {"model": params["model"], "prompt": "[fake:huge_b64=32] profile memory", "n": 1,
-                "image_config": {"aspect_ratio": "1:1", "image_size": "4K"}}  # fmt: skip
+        body = {
+            "model": params["model"],
+            "prompt": "[fake:huge_b64=32] profile memory",
+            "n": 1,
+            "image_config": {"aspect_ratio": "1:1", "image_size": "4K"},
+        }
         execute_run(make_run(owner, routmy, prompt="warm", **{**params, "image_size": "1K"}).pk)
 
         def call():

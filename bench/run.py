@@ -164,8 +164,10 @@ def figure_overhead(app: Playground, fake: FakeGateway, ids: dict, params: Param
             f"| {label} | {ms(direct)} | {ms(total)} | {total / direct:.3f} | "
             f"{ms(total - direct)} | {phases} |"
         )
-        print(f"  overhead {label}: direct {ms(direct)}, playground {ms(total)}, "
-              f"ratio {total / direct:.3f}, +{ms(total - direct)}")  # fmt: skip
+        print(
+            f"  overhead {label}: direct {ms(direct)}, playground {ms(total)}, "
+            f"ratio {total / direct:.3f}, +{ms(total - direct)}"
+        )
     worst = max(ratios)
     return Figure(
         1,
@@ -244,8 +246,12 @@ def figure_concurrency(app: Playground, ids: dict, params: Params) -> Figure:
     n, latency = params.crowd_runs, params.crowd_latency
     target = 8.0 * latency / 5.0
     prompt = f"[fake:latency={latency:g}] bench crowd"
-    fields = {"provider": str(ids["openai"]), "model": "gpt-image-1", "prompt": prompt,
-              "size": "1024x1024"}  # fmt: skip
+    fields = {
+        "provider": str(ids["openai"]),
+        "model": "gpt-image-1",
+        "prompt": prompt,
+        "size": "1024x1024",
+    }
     client = app.login()
     conn = app.db()
 
@@ -259,8 +265,10 @@ def figure_concurrency(app: Playground, ids: dict, params: Params) -> Figure:
     failed = sum(r[0] != "succeeded" for r in rows)
     wall = max(epoch(r[2]) for r in rows) - started
     page = p95(browsing.times)
-    print(f"  concurrency: {n} runs in {wall:.2f} s (submitted in {submitted:.2f} s), "
-          f"gallery p95 {ms(page)} over {len(browsing.times)} loads")  # fmt: skip
+    print(
+        f"  concurrency: {n} runs in {wall:.2f} s (submitted in {submitted:.2f} s), "
+        f"gallery p95 {ms(page)} over {len(browsing.times)} loads"
+    )
 
     # (b) The executor alone: n queued runs handed to it at once, as a starting server resumes
     # the runs it finds queued. Timed from the first claim to the last image stored.
@@ -272,8 +280,10 @@ def figure_concurrency(app: Playground, ids: dict, params: Params) -> Figure:
         resumed = _wait_rows(conn, "prompt = ?", [resume_prompt], n)
     resumed_failed = sum(r[0] != "succeeded" for r in resumed)
     executor_wall = max(epoch(r[2]) for r in resumed) - min(epoch(r[1]) for r in resumed)
-    print(f"  concurrency, executor only: {n} runs in {executor_wall:.2f} s, gallery p95 "
-          f"{ms(p95(resumed_browsing.times))}")  # fmt: skip
+    print(
+        f"  concurrency, executor only: {n} runs in {executor_wall:.2f} s, gallery p95 "
+        f"{ms(p95(resumed_browsing.times))}"
+    )
     met = wall <= target and page <= 0.150 and not failed
     return Figure(
         2,
@@ -359,10 +369,19 @@ def figure_memory(app: Playground, fake: FakeGateway, ids: dict, params: Params)
     edge, megabytes = params.memory_edge, params.memory_payload_mb
     tier = {1024: "1K", 2048: "2K", 4096: "4K"}[edge]
     prompt = f"[fake:huge_b64={megabytes:g}] bench memory"
-    fields = {"provider": str(ids["routmy"]), "model": "fake/image-model", "prompt": prompt,
-              "aspect_ratio": "1:1", "image_size": tier}  # fmt: skip
-    body = {"model": "fake/image-model", "prompt": prompt, "n": 1,
-            "image_config": {"aspect_ratio": "1:1", "image_size": tier}}  # fmt: skip
+    fields = {
+        "provider": str(ids["routmy"]),
+        "model": "fake/image-model",
+        "prompt": prompt,
+        "aspect_ratio": "1:1",
+        "image_size": tier,
+    }
+    body = {
+        "model": "fake/image-model",
+        "prompt": prompt,
+        "n": 1,
+        "image_config": {"aspect_ratio": "1:1", "image_size": tier},
+    }
     with httpx.Client(timeout=120) as direct:
         response = direct.post(fake.base_url("routmy") + "/images/generations", json=body)
         payload = len(response.content)
@@ -385,8 +404,10 @@ def figure_memory(app: Playground, fake: FakeGateway, ids: dict, params: Params)
     over = peak - idle
     ratio = over / payload
     mib = 2**20
-    print(f"  memory: payload {payload / mib:.1f} MiB, idle {idle / mib:.0f} MiB, "
-          f"peak {peak / mib:.0f} MiB, +{over / mib:.0f} MiB = {ratio:.2f}× payload")  # fmt: skip
+    print(
+        f"  memory: payload {payload / mib:.1f} MiB, idle {idle / mib:.0f} MiB, "
+        f"peak {peak / mib:.0f} MiB, +{over / mib:.0f} MiB = {ratio:.2f}× payload"
+    )
     return Figure(
         4,
         f"Peak memory for a {edge}×{edge} b64 response",
@@ -449,8 +470,10 @@ def figure_page_weight(app: Playground) -> Figure:
         browser.close()
     total = sum(transferred.values())
     rows = sorted(((urls.get(k, k), v) for k, v in transferred.items()), key=lambda r: -r[1])
-    print(f"  page weight: {total / 1024:.1f} KB in {len(rows)} requests, "
-          f"{len(third_party)} third-party")  # fmt: skip
+    print(
+        f"  page weight: {total / 1024:.1f} KB in {len(rows)} requests, "
+        f"{len(third_party)} third-party"
+    )
     lines = [
         "A fresh Chromium (empty cache, logged in) loads the generate page; bytes are what went "
         "over the wire (Chrome's encodedDataLength: headers and compressed bodies).",
@@ -584,8 +607,10 @@ def main() -> int:
     Path(args.output).write_text(report(figures, args.quick))
     print()
     for f in figures:
-        print(f"{f.number}. {f.title}: {f.measured} (target {f.target}) "
-              f"{'met' if f.met else 'MISSED'}")  # fmt: skip
+        print(
+            f"{f.number}. {f.title}: {f.measured} (target {f.target}) "
+            f"{'met' if f.met else 'MISSED'}"
+        )
     print(f"wrote {args.output}")
     return 0
 

@@ -335,3 +335,7 @@ DEMO_GATEWAY = envbool("PLAYGROUND_DEMO_GATEWAY", True)
 DEMO_LATENCY = float(envstr("PLAYGROUND_DEMO_LATENCY", "2"))
 # Threads serving web requests in `manage.py serve`.
 WEB_THREADS = envint("PLAYGROUND_WEB_THREADS", 32)
+
+# The first admin account, created by `make run` when no superuser exists (ensure_admin).
+ADMIN_USERNAME = envstr("PLAYGROUND_ADMIN_USERNAME", "admin")
+ADMIN_PASSWORD = envstr("PLAYGROUND_ADMIN_PASSWORD")

@@ -10,10 +10,14 @@ from tests.conftest import png_bytes
 @pytest.fixture
 def stored_run(owner, provider):
     run = Run.objects.create(
-        owner=owner, provider=provider, provider_name=provider.name, model="gpt-image-1",
-        prompt="private fox", params={"model": "gpt-image-1", "prompt": "private fox", "n": 1},
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        model="gpt-image-1",
+        prompt="private fox",
+        params={"model": "gpt-image-1", "prompt": "private fox", "n": 1},
         status="succeeded",
-    )  # fmt: skip
+    )
     Image.store(run, 0, png_bytes(), image_format="PNG", width=64, height=48)
     return run
 

@@ -122,13 +122,18 @@ def test_it_lets_staff_add_a_provider_team_key_and_limit_and_read_usage(
     phone = new_page(browser, PHONE)
     log_in(phone, live_server, "stella", "stella-pass-123")
     pages = {
-        "overview": "/console/", "providers": "/console/providers/",
-        "provider-new": "/console/providers/new", "keys": "/console/keys/",
-        "key-new": "/console/keys/new", "teams": "/console/teams/", "limits": "/console/limits/",
-        "usage": "/console/usage/", "audit": "/console/audit/",
+        "overview": "/console/",
+        "providers": "/console/providers/",
+        "provider-new": "/console/providers/new",
+        "keys": "/console/keys/",
+        "key-new": "/console/keys/new",
+        "teams": "/console/teams/",
+        "limits": "/console/limits/",
+        "usage": "/console/usage/",
+        "audit": "/console/audit/",
         "key": f"/console/keys/{ApiKey.objects.get().pk}/",
         "team": f"/console/teams/{Team.objects.get().pk}/",
-    }  # fmt: skip
+    }
     for name, path in pages.items():
         for label, page in (("1280", staff), ("390", phone)):
             page.goto(live_server.url + path)

@@ -59,18 +59,26 @@ def providers(transactional_db, fake):
         name="Demo", base_url=fake.base_url("openai"), requires_key=False, is_local=True
     )
     multipart = Provider.objects.create(
-        name="Demo multipart", base_url=fake.base_url("openai"), requires_key=False,
-        is_local=True, edit_mode="multipart",
-    )  # fmt: skip
+        name="Demo multipart",
+        base_url=fake.base_url("openai"),
+        requires_key=False,
+        is_local=True,
+        edit_mode="multipart",
+    )
     return {"json_images": json_mode, "multipart": multipart}
 
 
 def gallery_image(user, provider) -> Image:
     prompt = "a lighthouse on a cliff at dusk"
     run = Run.objects.create(
-        owner=user, provider=provider, provider_name=provider.name, model="gpt-image-1",
-        prompt=prompt, params={}, status="succeeded",
-    )  # fmt: skip
+        owner=user,
+        provider=provider,
+        provider_name=provider.name,
+        model="gpt-image-1",
+        prompt=prompt,
+        params={},
+        status="succeeded",
+    )
     data = render(prompt, 0, WIDTH, HEIGHT)
     return Image.store(run, 0, data, image_format="PNG", width=WIDTH, height=HEIGHT)
 
@@ -111,9 +119,13 @@ def pick_and_paint(page, live_server, image: Image) -> None:
     page.get_by_label("Brush size").fill("60")
     mask = exporting(page, lambda: stroke(page))
     assert mask == {
-        "name": "painted-mask.png", "type": "image/png", "width": WIDTH, "height": HEIGHT,
-        "centre": 0, "corner": 255,
-    }  # fmt: skip
+        "name": "painted-mask.png",
+        "type": "image/png",
+        "width": WIDTH,
+        "height": HEIGHT,
+        "centre": 0,
+        "corner": 255,
+    }
     assert "will be sent as a 768×512 PNG" in status.inner_text()
 
 

@@ -46,24 +46,41 @@ def team_runs(transactional_db, fake):
     runs = []
     for i, (prompt, tag, model, quality) in enumerate(PROMPTS):
         run = Run.objects.create(
-            owner=dora if i % 2 == 0 else tom, team=team, provider=provider,
-            provider_name=provider.name, model=model, prompt=prompt, status=Run.Status.SUCCEEDED,
+            owner=dora if i % 2 == 0 else tom,
+            team=team,
+            provider=provider,
+            provider_name=provider.name,
+            model=model,
+            prompt=prompt,
+            status=Run.Status.SUCCEEDED,
             params={"n": 2, "quality": quality, "size": "1536x1024", "provider": provider.pk},
             usage={"total_tokens": 1100 + i},
-        )  # fmt: skip
+        )
         for index in range(2):
-            Image.store(run, index, render(prompt, index, 768, 512), image_format="PNG",
-                        width=768, height=512)  # fmt: skip
+            Image.store(
+                run,
+                index,
+                render(prompt, index, 768, 512),
+                image_format="PNG",
+                width=768,
+                height=512,
+            )
         if tag:
             RunTag.objects.create(run=run, tag=Tag.objects.get_or_create(name=tag)[0])
         runs.append(run)
     Rating.objects.create(run=runs[3], user=tom, stars=5)
     Run.objects.create(
-        owner=tom, team=team, provider=provider, provider_name=provider.name,
-        model="gpt-image-1", prompt="a castle made of clouds", status=Run.Status.FAILED,
-        error_kind="rate_limited", error_status=429,
+        owner=tom,
+        team=team,
+        provider=provider,
+        provider_name=provider.name,
+        model="gpt-image-1",
+        prompt="a castle made of clouds",
+        status=Run.Status.FAILED,
+        error_kind="rate_limited",
+        error_status=429,
         error_message="Rate limit reached for gpt-image-1; try again in 20s.",
-    )  # fmt: skip
+    )
     return {"dora": dora, "team": team, "runs": runs}
 
 

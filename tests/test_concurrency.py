@@ -37,7 +37,7 @@ def test_it_keeps_64_plus_runs_in_flight_at_once(demo, owner, fake):
                 "n": 1,
                 "size": "1024x1024",
             },
-        )  # fmt: skip
+        )
         for i in range(RUNS)
     ]
     for run in runs:

@@ -26,26 +26,50 @@ ROTATED_SECRET = "sk-" + "rotated-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 def everything(owner, team, team_key, owner_key):
     membership = Membership.objects.get(team=team, user=owner)
     limit = Limit.objects.create(team=team, max_images_per_day=100)
-    return {"p": team_key.provider_id, "k": team_key.pk, "t": team.pk, "m": membership.pk,
-            "l": limit.pk}  # fmt: skip
+    return {
+        "p": team_key.provider_id,
+        "k": team_key.pk,
+        "t": team.pk,
+        "m": membership.pk,
+        "l": limit.pk,
+    }
 
 
 def console_urls(ids: dict) -> list[tuple[str, str]]:
     """(method, url) of every console page and action."""
     gets = [
-        ("home", []), ("providers", []), ("provider_new", []), ("provider_edit", [ids["p"]]),
-        ("key_list", []), ("key_new", []), ("key", [ids["k"]]), ("teams", []),
-        ("team", [ids["t"]]), ("limits", []), ("limit_edit", [ids["l"]]), ("usage", []),
-        ("usage_csv", []), ("audit", []),
-    ]  # fmt: skip
+        ("home", []),
+        ("providers", []),
+        ("provider_new", []),
+        ("provider_edit", [ids["p"]]),
+        ("key_list", []),
+        ("key_new", []),
+        ("key", [ids["k"]]),
+        ("teams", []),
+        ("team", [ids["t"]]),
+        ("limits", []),
+        ("limit_edit", [ids["l"]]),
+        ("usage", []),
+        ("usage_csv", []),
+        ("audit", []),
+    ]
     posts = [
-        ("provider_new", []), ("provider_edit", [ids["p"]]), ("provider_toggle", [ids["p"]]),
-        ("provider_refresh", [ids["p"]]), ("key_new", []), ("key_rotate", [ids["k"]]),
-        ("key_revoke", [ids["k"]]), ("key_test", [ids["k"]]), ("teams", []),
-        ("team", [ids["t"]]), ("member_role", [ids["t"], ids["m"]]),
-        ("member_remove", [ids["t"], ids["m"]]), ("limits", []), ("limit_edit", [ids["l"]]),
+        ("provider_new", []),
+        ("provider_edit", [ids["p"]]),
+        ("provider_toggle", [ids["p"]]),
+        ("provider_refresh", [ids["p"]]),
+        ("key_new", []),
+        ("key_rotate", [ids["k"]]),
+        ("key_revoke", [ids["k"]]),
+        ("key_test", [ids["k"]]),
+        ("teams", []),
+        ("team", [ids["t"]]),
+        ("member_role", [ids["t"], ids["m"]]),
+        ("member_remove", [ids["t"], ids["m"]]),
+        ("limits", []),
+        ("limit_edit", [ids["l"]]),
         ("limit_delete", [ids["l"]]),
-    ]  # fmt: skip
+    ]
     return [("get", reverse(f"console:{n}", args=a)) for n, a in gets] + [
         ("post", reverse(f"console:{n}", args=a)) for n, a in posts
     ]
@@ -93,10 +117,16 @@ def test_it_hides_the_console_link_from_non_staff(owner_client):
 
 def provider_form(**overrides) -> dict:
     data = {
-        "name": "Routmy", "base_url": "https://api.rout.my", "timeout": 150,
-        "quota_multiplier": "1.5", "edit_mode": "multipart", "output_format_field": "format",
-        "supports_image_config": "on", "enabled": "on", "requires_key": "on",
-    }  # fmt: skip
+        "name": "Routmy",
+        "base_url": "https://api.rout.my",
+        "timeout": 150,
+        "quota_multiplier": "1.5",
+        "edit_mode": "multipart",
+        "output_format_field": "format",
+        "supports_image_config": "on",
+        "enabled": "on",
+        "requires_key": "on",
+    }
     data.update(overrides)
     return data
 
@@ -152,8 +182,10 @@ def test_it_makes_keys_need_reentry_and_audits_a_base_url_change(
     event = AuditEvent.objects.get(action="provider.url_changed")
     assert event.actor == staff
     assert event.details == {
-        "from": old_url, "to": "https://moved.example.com/v1", "keys_needing_reentry": 1
-    }  # fmt: skip
+        "from": old_url,
+        "to": "https://moved.example.com/v1",
+        "keys_needing_reentry": 1,
+    }
     changed = AuditEvent.objects.get(action="provider.changed")
     assert "edit_mode" in changed.details and "base_url" not in changed.details
     listing = staff_client.get(reverse("console:key_list")).content.decode()
@@ -167,10 +199,15 @@ def test_it_audits_a_base_url_change_made_in_the_django_admin(client, staff, pro
     client.force_login(staff)
     url = reverse("admin:providers_provider_change", args=[provider.pk])
     data = {
-        "name": provider.name, "base_url": "https://admin-moved.example.com", "timeout": 30,
-        "enabled": "on", "requires_key": "on", "output_format_field": "output_format",
-        "edit_mode": "json_images", "quota_multiplier": "1",
-    }  # fmt: skip
+        "name": provider.name,
+        "base_url": "https://admin-moved.example.com",
+        "timeout": 30,
+        "enabled": "on",
+        "requires_key": "on",
+        "output_format_field": "output_format",
+        "edit_mode": "json_images",
+        "quota_multiplier": "1",
+    }
     assert client.post(url, data).status_code == 302
     event = AuditEvent.objects.get(action="provider.url_changed")
     assert event.actor == staff and event.details["to"] == "https://admin-moved.example.com/v1"
@@ -209,8 +246,14 @@ def test_it_says_a_provider_needs_a_key_before_refreshing(staff_client, provider
 
 
 def test_it_lists_every_key_with_owner_runs_and_status(staff_client, owner_key, team_key, owner):
-    Run.objects.create(owner=owner, provider=owner_key.provider, provider_name="x",
-                       api_key=owner_key, prompt="p", status="succeeded")  # fmt: skip
+    Run.objects.create(
+        owner=owner,
+        provider=owner_key.provider,
+        provider_name="x",
+        api_key=owner_key,
+        prompt="p",
+        status="succeeded",
+    )
     team_key.revoked_at = team_key.created_at
     team_key.save()
     html = staff_client.get(reverse("console:key_list")).content.decode()
@@ -228,9 +271,13 @@ def test_it_adds_a_team_key_that_members_use_but_never_see(
 ):
     response = staff_client.post(
         reverse("console:key_new"),
-        {"owner": f"team:{team.pk}", "provider": provider.pk, "label": "studio",
-         "secret": TEAM_SECRET},
-    )  # fmt: skip
+        {
+            "owner": f"team:{team.pk}",
+            "provider": provider.pk,
+            "label": "studio",
+            "secret": TEAM_SECRET,
+        },
+    )
     key = ApiKey.objects.get(team=team)
     assert response.status_code == 302 and response["Location"] == reverse(
         "console:key", args=[key.pk]
@@ -293,8 +340,14 @@ def test_it_explains_a_missing_owner_or_bad_secret(staff_client, provider):
 def test_it_rotates_a_key_keeping_its_identity_and_history(
     staff_client, owner, team_key, provider, fake
 ):
-    before = Run.objects.create(owner=owner, provider=provider, provider_name=provider.name,
-                                api_key=team_key, prompt="old", status="succeeded")  # fmt: skip
+    before = Run.objects.create(
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        api_key=team_key,
+        prompt="old",
+        status="succeeded",
+    )
     old_hint, old_ciphertext = team_key.hint, team_key.ciphertext
     response = staff_client.post(
         reverse("console:key_rotate", args=[team_key.pk]), {"secret": ROTATED_SECRET}
@@ -341,9 +394,15 @@ def test_it_revokes_a_key_and_runs_with_it_are_refused(
     # A run queued before the revocation is refused by the runner, never sent.
     team_key.revoked_at = None
     team_key.save()
-    queued = Run.objects.create(owner=owner, provider=provider, provider_name=provider.name,
-                                api_key=team_key, model="gpt-image-1", prompt="x",
-                                params={"n": 1})  # fmt: skip
+    queued = Run.objects.create(
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        api_key=team_key,
+        model="gpt-image-1",
+        prompt="x",
+        params={"n": 1},
+    )
     staff_client.post(reverse("console:key_revoke", args=[team_key.pk]))
     assert run_now(queued).status == "failed" and "revoked" in queued.error_message
     assert fake.app.requests == []
@@ -375,8 +434,12 @@ def test_it_audits_a_users_own_key_actions_on_the_keys_page(owner_client, owner,
     owner_client.post(reverse("providers:test_key", args=[key.pk]))
     owner_client.post(reverse("providers:delete_key", args=[key.pk]))
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", "actor_name"))
-    assert actions == [("key.added", "alice"), ("key.rotated", "alice"),
-                       ("key.tested", "alice"), ("key.deleted", "alice")]  # fmt: skip
+    assert actions == [
+        ("key.added", "alice"),
+        ("key.rotated", "alice"),
+        ("key.tested", "alice"),
+        ("key.deleted", "alice"),
+    ]
 
 
 def test_it_shows_a_revoked_key_on_its_owners_keys_page(owner_client, owner_key):
@@ -413,10 +476,13 @@ def test_it_creates_a_team_and_manages_its_members(staff_client, staff, owner, o
         ("team.added", "Research", {}),
         ("membership.added", "Research", {"user": "alice", "role": "member"}),
         ("membership.added", "Research", {"user": "mallory", "role": "reviewer"}),
-        ("membership.role_changed", "Research", {"user": "alice", "from": "member",
-                                                 "to": "reviewer"}),
+        (
+            "membership.role_changed",
+            "Research",
+            {"user": "alice", "from": "member", "to": "reviewer"},
+        ),
         ("membership.removed", "Research", {"user": "mallory", "role": "reviewer"}),
-    ]  # fmt: skip
+    ]
 
 
 def test_it_explains_a_bad_member(staff_client, team, owner):
@@ -503,12 +569,23 @@ def test_it_leaks_no_key_or_ciphertext_anywhere_in_the_console(
         provider_form(name=provider.name, base_url=provider.base_url.replace("/v1", "/x")),
     )
     ciphertexts |= set(ApiKey.objects.values_list("ciphertext", flat=True))
-    secrets = (CANARY_KEY, CANARY_KEY[:14], CANARY_KEY[-10:], TEAM_SECRET, TEAM_SECRET[-10:],
-               CANARY_KEY[::-1], CANARY_KEY[::-1][-10:])  # fmt: skip
+    secrets = (
+        CANARY_KEY,
+        CANARY_KEY[:14],
+        CANARY_KEY[-10:],
+        TEAM_SECRET,
+        TEAM_SECRET[-10:],
+        CANARY_KEY[::-1],
+        CANARY_KEY[::-1][-10:],
+    )
 
-    everything = {"p": provider.pk, "k": team_key.pk, "t": team.pk,
-                  "m": Membership.objects.get(team=team).pk,
-                  "l": Limit.objects.create(user=owner, max_concurrent_runs=3).pk}  # fmt: skip
+    everything = {
+        "p": provider.pk,
+        "k": team_key.pk,
+        "t": team.pk,
+        "m": Membership.objects.get(team=team).pk,
+        "l": Limit.objects.create(user=owner, max_concurrent_runs=3).pk,
+    }
     texts = {"logs": caplog.text}
     for method, url in console_urls(everything):
         if method == "get":

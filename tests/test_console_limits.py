@@ -20,9 +20,15 @@ pytest_plugins = ["tests.console_fixtures"]  # its fixtures: staff_client, team,
 def queued_run(owner, provider, key=None, n=1, **fields) -> Run:
     """A run as submit_run leaves it (queued), without going through the limits."""
     return Run.objects.create(
-        owner=owner, provider=provider, provider_name=provider.name, api_key=key, model="m",
-        prompt="p", params={"n": n}, **fields,
-    )  # fmt: skip
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        api_key=key,
+        model="m",
+        prompt="p",
+        params={"n": n},
+        **fields,
+    )
 
 
 def test_it_refuses_a_run_over_the_concurrent_runs_limit(owner_client, owner, owner_key, fake):

@@ -29,13 +29,21 @@ pytest_plugins = ["tests.console_fixtures"]  # its fixtures: staff_client, team,
 def scenario(owner, outsider, team, provider, owner_key, fake):
     """Runs of two users, a team key and three gateway dialects, performed by the fake."""
     routmy = Provider.objects.create(
-        name="Routmy", base_url=fake.base_url("routmy"), is_local=True, timeout=60,
-        supports_image_config=True, quota_multiplier=Decimal("1.5"),
-    )  # fmt: skip
+        name="Routmy",
+        base_url=fake.base_url("routmy"),
+        is_local=True,
+        timeout=60,
+        supports_image_config=True,
+        quota_multiplier=Decimal("1.5"),
+    )
     quick = Provider.objects.create(
-        name="Quick", base_url=fake.base_url("quickrouter"), is_local=True, timeout=60,
-        output_format_field="format", quota_multiplier=Decimal("0.5"),
-    )  # fmt: skip
+        name="Quick",
+        base_url=fake.base_url("quickrouter"),
+        is_local=True,
+        timeout=60,
+        output_format_field="format",
+        quota_multiplier=Decimal("0.5"),
+    )
     team_key = ApiKey(team=team, provider=routmy)
     team_key.set_secret(TEAM_SECRET)
     team_key.save()
@@ -65,8 +73,9 @@ def expected(runs: list[Run], group) -> dict[str, dict]:
             usage.get("input_tokens", 0) + usage.get("output_tokens", 0)
         )
         base = 12_500 if run.params.get("image_size") == "4K" else 5_000
-        row = out.setdefault(str(group(run)), dict.fromkeys(
-            ("runs", "images", "failures", "tokens", "units"), 0))  # fmt: skip
+        row = out.setdefault(
+            str(group(run)), dict.fromkeys(("runs", "images", "failures", "tokens", "units"), 0)
+        )
         row["runs"] += 1
         row["images"] += images
         row["failures"] += run.status == "failed"
@@ -87,8 +96,9 @@ def by_group(rows: list[dict]) -> dict[str, dict]:
     for row in rows:
         if row["day"] == "total":
             continue
-        got = out.setdefault(row["group_id"], dict.fromkeys(
-            ("runs", "images", "failures", "tokens", "units"), 0))  # fmt: skip
+        got = out.setdefault(
+            row["group_id"], dict.fromkeys(("runs", "images", "failures", "tokens", "units"), 0)
+        )
         for name in ("runs", "images", "failures", "tokens"):
             got[name] += int(row[name])
         got["units"] += Decimal(row["quota_units"])
@@ -133,8 +143,9 @@ def test_it_reads_tokens_from_every_usage_shape(owner, provider):
         ({}, 0),
     ]
     for usage, _ in shapes:
-        Run.objects.create(owner=owner, provider=provider, provider_name="p", prompt=str(usage),
-                           usage=usage)  # fmt: skip
+        Run.objects.create(
+            owner=owner, provider=provider, provider_name="p", prompt=str(usage), usage=usage
+        )
     tokens = dict(accounted_runs().values_list("prompt", "tokens"))
     assert tokens == {str(usage): want for usage, want in shapes}
 
@@ -183,21 +194,32 @@ def test_it_explains_bad_filters(staff_client, db):
 
 
 def test_it_defuses_spreadsheet_formulas_in_the_csv(staff_client, owner, provider):
-    Run.objects.create(owner=owner, provider=provider, provider_name="p", prompt="x",
-                       model="=HYPERLINK(\"http://evil\")")  # fmt: skip
+    Run.objects.create(
+        owner=owner,
+        provider=provider,
+        provider_name="p",
+        prompt="x",
+        model='=HYPERLINK("http://evil")',
+    )
     rows = csv_rows(staff_client, group="model")
     assert rows[0]["group"].startswith("'=HYPERLINK")
 
 
 def test_it_groups_days_in_the_configured_time_zone(settings, owner, provider):
     settings.TIME_ZONE = "America/New_York"
-    Run.objects.create(owner=owner, provider=provider, provider_name="p", prompt="x",
-                       created_at=datetime(2026, 3, 2, 3, 0, tzinfo=UTC))  # fmt: skip
+    Run.objects.create(
+        owner=owner,
+        provider=provider,
+        provider_name="p",
+        prompt="x",
+        created_at=datetime(2026, 3, 2, 3, 0, tzinfo=UTC),
+    )
     runs = filtered_runs({"start": date(2026, 3, 1), "end": date(2026, 3, 1)})
     [row] = usage_rows(runs, "provider")
     assert row.day == date(2026, 3, 1) and row.runs == 1
-    assert not usage_rows(filtered_runs({"start": date(2026, 3, 2), "end": date(2026, 3, 2)}),
-                          "provider")  # fmt: skip
+    assert not usage_rows(
+        filtered_runs({"start": date(2026, 3, 2), "end": date(2026, 3, 2)}), "provider"
+    )
 
 
 def test_it_draws_stacked_bars_to_scale(owner, provider):
@@ -209,8 +231,16 @@ def test_it_draws_stacked_bars_to_scale(owner, provider):
     for name, n in (("a", 1), ("b", 3)):
         run = Run.objects.create(owner=owner, provider=provider, provider_name=name, prompt="x")
         for index in range(n):
-            run.images.create(index=index, file="f", thumbnail="t", format="PNG", width=1,
-                              height=1, bytes=1, sha256="0")  # fmt: skip
+            run.images.create(
+                index=index,
+                file="f",
+                thumbnail="t",
+                format="PNG",
+                width=1,
+                height=1,
+                bytes=1,
+                sha256="0",
+            )
     today = timezone.localdate()
     rows = usage_rows(accounted_runs(), "provider")
     chart = build_chart(rows, today - timedelta(days=1), today, "images")

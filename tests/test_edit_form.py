@@ -87,10 +87,14 @@ def errors_of(response, field: str) -> str:
 @pytest.fixture
 def gallery_image(owner, provider) -> Image:
     run = Run.objects.create(
-        owner=owner, provider=provider, provider_name=provider.name, model="gpt-image-1",
-        prompt="a red fox", params={"model": "gpt-image-1", "prompt": "a red fox"},
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        model="gpt-image-1",
+        prompt="a red fox",
+        params={"model": "gpt-image-1", "prompt": "a red fox"},
         status="succeeded",
-    )  # fmt: skip
+    )
     return Image.store(run, 0, png_bytes((64, 48)), image_format="PNG", width=64, height=48)
 
 
@@ -363,11 +367,20 @@ def test_it_sends_the_edit_options_it_was_given(owner_client, owner_key):
     )
     run = edit_run()
     assert params.upstream(run) == {
-        "model": "gpt-image-1", "prompt": "put a hat on it", "n": 2, "size": "auto",
-        "quality": "high", "input_fidelity": "high", "background": "transparent",
-        "output_format": "webp", "output_compression": 80, "moderation": "low",
-        "response_format": "b64_json", "watermark": False, "user": "user-42",
-    }  # fmt: skip
+        "model": "gpt-image-1",
+        "prompt": "put a hat on it",
+        "n": 2,
+        "size": "auto",
+        "quality": "high",
+        "input_fidelity": "high",
+        "background": "transparent",
+        "output_format": "webp",
+        "output_compression": 80,
+        "moderation": "low",
+        "response_format": "b64_json",
+        "watermark": False,
+        "user": "user-42",
+    }
 
 
 # --- nothing entered is lost --------------------------------------------------------------------

@@ -112,8 +112,11 @@ def test_it_sends_json_images_with_data_urls_and_urls(owner, owner_key, fake):
     assert body["images"][1] == {"image_url": URL_A}
     assert isinstance(body["mask"], str) and body["mask"].startswith("data:image/png;base64,<")
     assert {k: v for k, v in body.items() if k not in ("images", "mask")} == {
-        "model": "gpt-image-1", "prompt": "add a red hat", "n": 1, "size": "1024x1024",
-    }  # fmt: skip
+        "model": "gpt-image-1",
+        "prompt": "add a red hat",
+        "n": 1,
+        "size": "1024x1024",
+    }
     assert CANARY_KEY not in str(run.request)
 
 
@@ -192,8 +195,12 @@ def test_it_sends_multipart_files_fetching_urls_through_the_guarded_fetcher(owne
     assert edit["image_sizes"] == ["256x256", "256x256"]
     assert [i["source"] for i in edit["images"]] == ["file", "file"]
     assert edit["mask"] is True and edit["mask_size"] == "256x256"
-    assert record["form"] == {"model": "gpt-image-1", "prompt": "add a red hat", "n": 1,
-                              "quality": "low"}  # fmt: skip
+    assert record["form"] == {
+        "model": "gpt-image-1",
+        "prompt": "add a red hat",
+        "n": 1,
+        "quality": "low",
+    }
     # The fetch went to the fake's file URL before the edit was sent.
     fetched = [r for r in fake.app.requests if r["path"].startswith("/files/")]
     assert len(fetched) == 1 and fetched[0]["id"] < record["id"]
@@ -209,8 +216,11 @@ def test_it_sends_multipart_files_fetching_urls_through_the_guarded_fetcher(owne
 def test_it_sends_dall_e_2_its_one_square_png_as_multipart(owner, owner_key, fake):
     set_mode(owner_key, "multipart")
     refs = [stored(owner, (256, 256))]
-    run = run_it(make_edit(owner, owner_key, refs, mask_input(owner, (256, 256)),
-                           model="dall-e-2", size="256x256"))  # fmt: skip
+    run = run_it(
+        make_edit(
+            owner, owner_key, refs, mask_input(owner, (256, 256)), model="dall-e-2", size="256x256"
+        )
+    )
     assert run.status == "succeeded", run.error_message
     image = run.images.get()
     assert (image.width, image.height) == (256, 256)

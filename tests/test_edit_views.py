@@ -11,18 +11,35 @@ from tests.conftest import CANARY_KEY, png_bytes, wait_for
 from tests.test_edit_form import edit_data, image_bytes, mask_bytes, upload
 
 API_NAMES = (
-    "(model)", "(prompt)", "(image)", "(mask)", "(n)", "(size)", "(quality)", "(background)",
-    "(output_format)", "(output_compression)", "(moderation)", "(input_fidelity)", "(watermark)",
-    "(response_format)", "(user)",
-)  # fmt: skip
+    "(model)",
+    "(prompt)",
+    "(image)",
+    "(mask)",
+    "(n)",
+    "(size)",
+    "(quality)",
+    "(background)",
+    "(output_format)",
+    "(output_compression)",
+    "(moderation)",
+    "(input_fidelity)",
+    "(watermark)",
+    "(response_format)",
+    "(user)",
+)
 
 
 def make_image(owner, provider, prompt="a red fox", size=(64, 48), team=None) -> Image:
     run = Run.objects.create(
-        owner=owner, provider=provider, provider_name=provider.name, model="gpt-image-1",
-        prompt=prompt, params={}, status="succeeded",
+        owner=owner,
+        provider=provider,
+        provider_name=provider.name,
+        model="gpt-image-1",
+        prompt=prompt,
+        params={},
+        status="succeeded",
         team=team,
-    )  # fmt: skip
+    )
     return Image.store(run, 0, png_bytes(size), image_format="PNG", width=size[0], height=size[1])
 
 
@@ -90,9 +107,13 @@ def test_it_shows_a_teams_edit_inputs_to_its_members_only(client, owner, outside
     team = Team.objects.create(name="studio")
     Membership.objects.create(team=team, user=owner)
     run = Run.objects.create(
-        owner=owner, provider=owner_key.provider, provider_name="x", kind="edit", prompt="p",
+        owner=owner,
+        provider=owner_key.provider,
+        provider_name="x",
+        kind="edit",
+        prompt="p",
         team=team,
-    )  # fmt: skip
+    )
     item = RunInput.store(
         image_bytes(), owner=owner, source="upload", image_format="PNG", width=64, height=48
     )
@@ -188,9 +209,14 @@ def test_it_lets_a_teammate_repeat_a_shared_edit(client, owner, outsider, owner_
     Membership.objects.create(team=team, user=owner)
     Membership.objects.create(team=team, user=outsider)
     run = Run.objects.create(
-        owner=owner, provider=owner_key.provider, provider_name="x", kind="edit", prompt="p",
-        team=team, params={"model": "gpt-image-1", "prompt": "p"},
-    )  # fmt: skip
+        owner=owner,
+        provider=owner_key.provider,
+        provider_name="x",
+        kind="edit",
+        prompt="p",
+        team=team,
+        params={"model": "gpt-image-1", "prompt": "p"},
+    )
     item = RunInput.store(
         image_bytes(), owner=owner, source="upload", image_format="PNG", width=64, height=48
     )

@@ -14,14 +14,9 @@ import httpx
 import pytest
 from PIL import Image
 
+from playground.upstream.addresses import check_url, is_public_address
 from playground.upstream.errors import UpstreamError
-from playground.upstream.fetch import (
-    FetchPolicy,
-    check_url,
-    fetch_image,
-    is_public_address,
-    verify_image,
-)
+from playground.upstream.fetch import FetchPolicy, fetch_image, verify_image
 
 PUBLIC_IP = "93.184.216.34"
 POLICY = FetchPolicy()
@@ -65,7 +60,7 @@ PUBLIC_RESOLVER = resolver_for(
 
 def blocked(url: str, policy: FetchPolicy = POLICY, resolver=PUBLIC_RESOLVER) -> UpstreamError:
     with pytest.raises(UpstreamError) as caught:
-        check_url(url, policy, resolver)
+        check_url(url, policy.local_origins, resolver)
     assert caught.value.kind == "blocked"
     return caught.value
 
@@ -163,7 +158,9 @@ def test_it_refuses_non_public_addresses(ip):
 
 
 def test_it_returns_the_parsed_url_and_the_checked_addresses():
-    target, addresses = check_url("https://images.example.com/a.png?x=1", POLICY, PUBLIC_RESOLVER)
+    target, addresses = check_url(
+        "https://images.example.com/a.png?x=1", POLICY.local_origins, PUBLIC_RESOLVER
+    )
     assert target == httpx.URL("https://images.example.com/a.png?x=1")
     assert addresses == [PUBLIC_IP]
 
@@ -172,7 +169,7 @@ def test_it_deduplicates_and_normalises_resolved_addresses():
     resolver = resolver_for(
         {"images.example.com": ["8.8.8.8", "8.8.8.8", "2606:4700:4700:0::1111"]}
     )
-    _, addresses = check_url("http://images.example.com/", POLICY, resolver)
+    _, addresses = check_url("http://images.example.com/", POLICY.local_origins, resolver)
     assert addresses == ["8.8.8.8", "2606:4700:4700::1111"]
 
 
@@ -204,8 +201,12 @@ def test_it_refuses_ports_other_than_80_and_443(url):
 
 
 def test_it_allows_explicit_standard_ports():
-    assert check_url("http://images.example.com:80/", POLICY, PUBLIC_RESOLVER)[1] == [PUBLIC_IP]
-    assert check_url("https://images.example.com:443/", POLICY, PUBLIC_RESOLVER)[1] == [PUBLIC_IP]
+    assert check_url("http://images.example.com:80/", POLICY.local_origins, PUBLIC_RESOLVER)[1] == [
+        PUBLIC_IP
+    ]
+    assert check_url("https://images.example.com:443/", POLICY.local_origins, PUBLIC_RESOLVER)[
+        1
+    ] == [PUBLIC_IP]
 
 
 @pytest.mark.parametrize(
@@ -235,8 +236,10 @@ def test_it_refuses_private_ip_literals_in_every_spelling(url):
 
 
 def test_it_reads_odd_spellings_of_public_addresses():
-    assert check_url("http://134744072/", POLICY, resolver_for({}))[1] == ["8.8.8.8"]
-    assert check_url("http://0x8.0x8.0x8.0x8/", POLICY, resolver_for({}))[1] == ["8.8.8.8"]
+    assert check_url("http://134744072/", POLICY.local_origins, resolver_for({}))[1] == ["8.8.8.8"]
+    assert check_url("http://0x8.0x8.0x8.0x8/", POLICY.local_origins, resolver_for({}))[1] == [
+        "8.8.8.8"
+    ]
 
 
 def test_it_refuses_a_host_when_any_resolved_address_is_private():
@@ -254,7 +257,7 @@ def test_it_refuses_a_hostname_resolving_to_the_metadata_service():
 
 def test_it_reports_an_unresolvable_host_as_a_connection_error():
     with pytest.raises(UpstreamError) as caught:
-        check_url("https://nowhere.example/", POLICY, resolver_for({}))
+        check_url("https://nowhere.example/", POLICY.local_origins, resolver_for({}))
     assert caught.value.kind == "connection"
     assert "nowhere.example" in caught.value.message
 
@@ -263,7 +266,9 @@ LOCAL = FetchPolicy(local_origins=frozenset({("127.0.0.1", 8000)}))
 
 
 def test_it_allows_exactly_the_local_origin():
-    target, addresses = check_url("http://127.0.0.1:8000/media/a.png", LOCAL, resolver_for({}))
+    target, addresses = check_url(
+        "http://127.0.0.1:8000/media/a.png", LOCAL.local_origins, resolver_for({})
+    )
     assert target.port == 8000
     assert addresses == ["127.0.0.1"]
 
@@ -285,7 +290,7 @@ def test_it_refuses_everything_else_local_even_with_a_local_origin(url):
 def test_it_allows_a_named_local_origin_to_resolve_to_loopback():
     policy = FetchPolicy(local_origins=frozenset({("LocalHost", 8000)}))
     resolver = resolver_for({"localhost": ["127.0.0.1", "::1"]})
-    _, addresses = check_url("http://localhost:8000/a.png", policy, resolver)
+    _, addresses = check_url("http://localhost:8000/a.png", policy.local_origins, resolver)
     assert addresses == ["127.0.0.1", "::1"]
 
 

@@ -50,12 +50,24 @@ def make_run(owner, provider, *, team=None, prompt="a red fox", images=1, **fiel
     params = {"n": images, "provider": provider.pk}
     params.update(fields.pop("params", {}))
     run = Run.objects.create(
-        owner=owner, team=team, provider=provider, provider_name=provider.name,
-        prompt=prompt, params=params, finished_at=timezone.now(), **fields,
-    )  # fmt: skip
+        owner=owner,
+        team=team,
+        provider=provider,
+        provider_name=provider.name,
+        prompt=prompt,
+        params=params,
+        finished_at=timezone.now(),
+        **fields,
+    )
     for index in range(images):
-        Image.store(run, index, png_bytes(color=(40 * index, 90, 200)), image_format="PNG",
-                    width=64, height=48)  # fmt: skip
+        Image.store(
+            run,
+            index,
+            png_bytes(color=(40 * index, 90, 200)),
+            image_format="PNG",
+            width=64,
+            height=48,
+        )
     return run
 
 
@@ -97,8 +109,14 @@ def test_it_filters_by_every_field(owner_client, owner_in_team, team, provider, 
     old = make_run(owner_in_team, provider, prompt="an old lighthouse", model="dall-e-3")
     Run.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
     shared = make_run(owner_in_team, provider, team=team, prompt="a shared teapot")
-    failed = make_run(owner_in_team, provider, prompt="failed teapot", images=0,
-                      status=Run.Status.FAILED, error_message="boom")  # fmt: skip
+    failed = make_run(
+        owner_in_team,
+        provider,
+        prompt="failed teapot",
+        images=0,
+        status=Run.Status.FAILED,
+        error_message="boom",
+    )
     edit = make_run(owner_in_team, provider, prompt="edited teapot", kind=Run.Kind.EDIT)
     theirs = make_run(reviewer, provider, team=team, prompt="rita's teapot")
     Rating.objects.create(run=shared, user=owner_in_team, stars=5)
@@ -329,8 +347,9 @@ def test_it_does_not_review_private_runs(client, team, reviewer, provider):
 
 def test_it_compares_runs_and_images_and_highlights_differences(owner_client, owner, provider):
     a = make_run(owner, provider, prompt="fox", params={"quality": "high", "size": "1024x1024"})
-    b = make_run(owner, provider, prompt="fox", images=2,
-                 params={"quality": "low", "size": "1024x1024"})  # fmt: skip
+    b = make_run(
+        owner, provider, prompt="fox", images=2, params={"quality": "low", "size": "1024x1024"}
+    )
     second_image = b.images.get(index=1)
     response = owner_client.get(
         reverse("gallery:compare"), {"run": [str(a.pk)], "image": [str(second_image.pk)]}
@@ -398,8 +417,9 @@ def test_it_reruns_with_the_teammates_own_key(
     theirs = ApiKey(user=teammate, provider=provider)
     theirs.set_secret("sk-teammate-000000000000000000")
     theirs.save()
-    source = make_run(owner_in_team, provider, team=team, api_key=owner_key,
-                      params={"api_key": owner_key.pk})  # fmt: skip
+    source = make_run(
+        owner_in_team, provider, team=team, api_key=owner_key, params={"api_key": owner_key.pk}
+    )
     client.force_login(teammate)
     response = client.post(
         reverse("gallery:rerun", args=[source.pk]), headers={"HX-Request": "true"}
@@ -414,10 +434,18 @@ def test_it_reruns_with_the_teammates_own_key(
 def test_it_reruns_an_edit_with_its_stored_inputs(owner_client, owner, provider, owner_key):
     from playground.jobs.models import RunInput
 
-    source = make_run(owner, provider, kind=Run.Kind.EDIT, prompt="make it blue", images=0,
-                      api_key=owner_key, params={"quality": "low", "n": 1})  # fmt: skip
-    reference = RunInput.store(png_bytes((64, 64)), owner=owner, source="upload",
-                               image_format="PNG", width=64, height=64)  # fmt: skip
+    source = make_run(
+        owner,
+        provider,
+        kind=Run.Kind.EDIT,
+        prompt="make it blue",
+        images=0,
+        api_key=owner_key,
+        params={"quality": "low", "n": 1},
+    )
+    reference = RunInput.store(
+        png_bytes((64, 64)), owner=owner, source="upload", image_format="PNG", width=64, height=64
+    )
     RunInput.objects.filter(pk=reference.pk).update(run=source)
     response = owner_client.post(reverse("gallery:rerun", args=[source.pk]))
     new = Run.objects.exclude(pk=source.pk).get()

@@ -39,10 +39,15 @@ def world(db, provider):
     runs = {}
     for name, run_team in (("private", None), ("shared", team)):
         run = Run.objects.create(
-            owner=users["owner"], team=run_team, provider=provider, provider_name=provider.name,
-            model="gpt-image-1", prompt=f"the {name} fox", status=Run.Status.SUCCEEDED,
+            owner=users["owner"],
+            team=run_team,
+            provider=provider,
+            provider_name=provider.name,
+            model="gpt-image-1",
+            prompt=f"the {name} fox",
+            status=Run.Status.SUCCEEDED,
             params={"model": "gpt-image-1", "prompt": f"the {name} fox", "n": 1},
-        )  # fmt: skip
+        )
         Image.store(run, 0, png_bytes(), image_format="PNG", width=64, height=48)
         RunTag.objects.create(run=run, tag=Tag.objects.get_or_create(name="fox")[0])
         Comment.objects.create(run=run, author=users["owner"], body=f"{name} note")

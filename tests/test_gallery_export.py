@@ -30,8 +30,15 @@ def make_run(owner, provider, prompt="a red fox", images=1, **fields) -> Run:
         **fields,
     )
     for index in range(images):
-        Image.store(run, index, png_bytes(color=(20 * index, 80, 160)), image_format="PNG",
-                    width=64, height=48, revised_prompt=f"revised {index}")  # fmt: skip
+        Image.store(
+            run,
+            index,
+            png_bytes(color=(20 * index, 80, 160)),
+            image_format="PNG",
+            width=64,
+            height=48,
+            revised_prompt=f"revised {index}",
+        )
     return run
 
 
@@ -51,8 +58,16 @@ def test_it_exports_originals_and_a_sidecar_that_matches_the_database(
     now = timezone.now()
     sent = {"method": "POST", "url": "u", "body": {"n": 2}}
     times = {"started_at": now, "upstream_started_at": now, "upstream_finished_at": now}
-    run = make_run(owner, provider, images=2, api_key=owner_key, usage={"total_tokens": 42},
-                   finished_at=now, request=sent, **times)  # fmt: skip
+    run = make_run(
+        owner,
+        provider,
+        images=2,
+        api_key=owner_key,
+        usage={"total_tokens": 42},
+        finished_at=now,
+        request=sent,
+        **times,
+    )
     run.params["api_key"] = owner_key.pk
     run.save()
     Rating.objects.create(run=run, user=owner, stars=4)
@@ -114,8 +129,15 @@ def test_it_says_when_an_image_file_is_missing(owner_client, owner, provider):
 
 
 def test_it_exports_failed_runs_with_their_error(owner_client, owner, provider):
-    run = make_run(owner, provider, images=0, status=Run.Status.FAILED, error_kind="auth",
-                   error_message="Invalid key", error_status=401)  # fmt: skip
+    run = make_run(
+        owner,
+        provider,
+        images=0,
+        status=Run.Status.FAILED,
+        error_kind="auth",
+        error_message="Invalid key",
+        error_status=401,
+    )
     archive = download(owner_client, run=str(run.pk))
     sidecar = json.loads(archive.read(archive.namelist()[0]))
     assert sidecar["error"] == {"kind": "auth", "message": "Invalid key", "status": 401}
@@ -132,8 +154,13 @@ def noisy_png(seed: int, edge: int = 300) -> bytes:
 def test_it_streams_without_holding_the_archive_in_memory(owner_client, owner, provider):
     count = 24
     for i in range(count):
-        run = Run.objects.create(owner=owner, provider=provider, provider_name=provider.name,
-                                 prompt=f"noise {i}", status=Run.Status.SUCCEEDED)  # fmt: skip
+        run = Run.objects.create(
+            owner=owner,
+            provider=provider,
+            provider_name=provider.name,
+            prompt=f"noise {i}",
+            status=Run.Status.SUCCEEDED,
+        )
         Image.store(run, 0, noisy_png(i), image_format="PNG", width=300, height=300)
     total_images = sum(i.bytes for i in Image.objects.all())
     assert total_images > 6_000_000

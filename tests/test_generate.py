@@ -148,10 +148,20 @@ def test_it_keeps_everything_typed_when_invalid(owner_client, owner_key):
 
 def test_it_fills_the_form_from_a_run(owner_client, owner, owner_key):
     run = Run.objects.create(
-        owner=owner, provider=owner_key.provider, provider_name="x", model="gpt-image-2",
-        prompt="settings source", params={"provider": owner_key.provider_id, "model": "gpt-image-2",
-        "prompt": "settings source", "n": 3, "size": "1536x864", "quality": "low"},
-    )  # fmt: skip
+        owner=owner,
+        provider=owner_key.provider,
+        provider_name="x",
+        model="gpt-image-2",
+        prompt="settings source",
+        params={
+            "provider": owner_key.provider_id,
+            "model": "gpt-image-2",
+            "prompt": "settings source",
+            "n": 3,
+            "size": "1536x864",
+            "quality": "low",
+        },
+    )
     html = owner_client.get(reverse("studio:generate"), {"from": run.pk}).content.decode()
     assert "settings source" in html
     assert 'value="1536x864"' in html

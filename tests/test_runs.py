@@ -38,9 +38,12 @@ def test_it_stores_b64_images_with_thumbnails(owner, owner_key, fake):
         assert thumb.format == "WEBP" and max(thumb.size) == 512
     assert run.usage["total_tokens"] > 0
     assert run.request["body"] == {
-        "model": "gpt-image-1", "prompt": "a lighthouse", "n": 2, "size": "1024x1536",
+        "model": "gpt-image-1",
+        "prompt": "a lighthouse",
+        "n": 2,
+        "size": "1024x1536",
         "output_format": "webp",
-    }  # fmt: skip
+    }
     assert run.request["url"].endswith("/v1/images/generations")
     assert run.upstream_ms is not None and run.saving_ms is not None
     assert "b64_json" not in str(run.response_summary) or "bytes>" in str(run.response_summary)

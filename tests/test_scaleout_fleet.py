@@ -81,9 +81,12 @@ class Fleet:
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = (self.base / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(name),
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env(name),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         self.processes[name] = process
         return process
 
@@ -149,18 +152,22 @@ def login(base: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=10)
     client.get("/login/")
     data = {
-        "username": "admin", "password": "admin-pass-123",
+        "username": "admin",
+        "password": "admin-pass-123",
         "csrfmiddlewaretoken": client.cookies["csrftoken"],
-    }  # fmt: skip
+    }
     assert client.post("/login/", data=data).status_code == 302
     return client
 
 
 def submit(client: httpx.Client, provider_id: str, prompt: str) -> str:
     data = {
-        "csrfmiddlewaretoken": client.cookies["csrftoken"], "provider": provider_id,
-        "model": "gpt-image-1", "prompt": prompt, "n": "1",
-    }  # fmt: skip
+        "csrfmiddlewaretoken": client.cookies["csrftoken"],
+        "provider": provider_id,
+        "model": "gpt-image-1",
+        "prompt": prompt,
+        "n": "1",
+    }
     response = client.post("/", data=data)
     assert response.status_code == 302, response.text[:3000]
     return response.headers["location"].strip("/").split("/")[-1]

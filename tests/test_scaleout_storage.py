@@ -144,8 +144,12 @@ def settings_error(**env: str) -> str:
     """What importing the settings says with this environment (empty when it succeeds)."""
     done = subprocess.run(
         [sys.executable, "-c", "import playground.settings"],
-        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return done.stderr
 
 
@@ -180,8 +184,11 @@ def test_it_serves_the_whole_flow_from_a_bucket(s3, tmp_path):
     log = (tmp_path / "server.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(base + "/login/"), timeout=30)
@@ -190,20 +197,24 @@ def test_it_serves_the_whole_flow_from_a_bucket(s3, tmp_path):
         client.post(
             "/login/",
             data={
-                "username": "admin", "password": "admin-pass-123",
+                "username": "admin",
+                "password": "admin-pass-123",
                 "csrfmiddlewaretoken": client.cookies["csrftoken"],
             },
-        )  # fmt: skip
+        )
         page = client.get("/")
         assert f"img-src 'self' {s3.endpoint}" in page.headers["content-security-policy"]
         demo = re.search(r'<option value="(\d+)"[^>]*>Demo</option>', page.text).group(1)
         submitted = client.post(
             "/",
             data={
-                "csrfmiddlewaretoken": client.cookies["csrftoken"], "provider": demo,
-                "model": "gpt-image-1", "prompt": "a kite over dunes", "n": "1",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+                "provider": demo,
+                "model": "gpt-image-1",
+                "prompt": "a kite over dunes",
+                "n": "1",
             },
-        )  # fmt: skip
+        )
         assert submitted.status_code == 302, submitted.text[:1000]
         run_id = submitted.headers["location"].strip("/").split("/")[-1]
         card = wait_for(lambda: _finished_card(client, run_id), timeout=30)

@@ -82,8 +82,12 @@ def test_it_passes_the_deploy_check_with_production_settings(tmp_path):
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the browser tests' setting, not production's
     done = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -95,7 +99,11 @@ def test_it_refuses_a_request_with_too_many_files(owner_client, owner_key):
     files = [SimpleUploadedFile(f"r{i}.png", png_bytes(), "image/png") for i in range(21)]
     response = owner_client.post(
         reverse("studio:edit"),
-        {"provider": owner_key.provider_id, "model": "gpt-image-1", "prompt": "x",
-         "uploads": files},
-    )  # fmt: skip
+        {
+            "provider": owner_key.provider_id,
+            "model": "gpt-image-1",
+            "prompt": "x",
+            "uploads": files,
+        },
+    )
     assert response.status_code == 400

@@ -46,9 +46,14 @@ class Server:
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-            capture_output=True, text=True, check=True, timeout=120,
-        )  # fmt: skip
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         return done.stdout
 
     def start(self) -> None:
@@ -56,8 +61,11 @@ class Server:
         self.manage("ensure_admin")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
         wait_for(self._answers, timeout=30)
 
     def _answers(self) -> bool:
@@ -94,8 +102,12 @@ def submit(client: httpx.Client, prompt: str, **extra) -> str:
     assert demo, "the Demo provider is offered on a fresh install"
     data = {
         "csrfmiddlewaretoken": client.cookies["csrftoken"],
-        "provider": demo.group(1), "model": "gpt-image-1", "prompt": prompt, "n": "2", **extra,
-    }  # fmt: skip
+        "provider": demo.group(1),
+        "model": "gpt-image-1",
+        "prompt": prompt,
+        "n": "2",
+        **extra,
+    }
     response = client.post("/", data=data)
     assert response.status_code == 302, response.text[:2000]
     return response.headers["location"]
@@ -158,8 +170,11 @@ def add_provider(server: Server, base_url: str) -> str:
 def post_run(client: httpx.Client, provider_id: str, prompt: str) -> str:
     data = {
         "csrfmiddlewaretoken": client.cookies["csrftoken"],
-        "provider": provider_id, "model": "gpt-image-1", "prompt": prompt, "n": "1",
-    }  # fmt: skip
+        "provider": provider_id,
+        "model": "gpt-image-1",
+        "prompt": prompt,
+        "n": "1",
+    }
     response = client.post("/", data=data)
     assert response.status_code == 302, response.text[:2000]
     return response.headers["location"].strip("/").split("/")[-1]

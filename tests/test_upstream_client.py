@@ -435,8 +435,9 @@ def test_it_retries_a_429_with_retry_after_boundedly() -> None:
     def respond(request: httpx.Request) -> httpx.Response:
         status = next(answers)
         if status == 429:
-            return httpx.Response(429, json={"error": {"message": "slow down"}},
-                                  headers={"retry-after": "0.01"})  # fmt: skip
+            return httpx.Response(
+                429, json={"error": {"message": "slow down"}}, headers={"retry-after": "0.01"}
+            )
         return httpx.Response(200, json=images_body())
 
     client, seen = mock_client(respond)
@@ -447,10 +448,11 @@ def test_it_retries_a_429_with_retry_after_boundedly() -> None:
 
 def test_it_gives_up_after_the_retry_limit_and_says_so() -> None:
     client, seen = mock_client(
-        lambda r: httpx.Response(429, json={"error": {"message": "slow down"}},
-                                 headers={"retry-after": "0"}),
+        lambda r: httpx.Response(
+            429, json={"error": {"message": "slow down"}}, headers={"retry-after": "0"}
+        ),
         max_retries=2,
-    )  # fmt: skip
+    )
     with pytest.raises(UpstreamError) as info:
         client.generate({"prompt": "p"})
     assert len(seen.requests) == 3
@@ -459,9 +461,10 @@ def test_it_gives_up_after_the_retry_limit_and_says_so() -> None:
 
 def test_it_does_not_wait_longer_than_allowed_for_a_retry() -> None:
     client, seen = mock_client(
-        lambda r: httpx.Response(429, json={"error": {"message": "later"}},
-                                 headers={"retry-after": "3600"}),
-    )  # fmt: skip
+        lambda r: httpx.Response(
+            429, json={"error": {"message": "later"}}, headers={"retry-after": "3600"}
+        ),
+    )
     with pytest.raises(UpstreamError):
         client.generate({"prompt": "p"})
     assert len(seen.requests) == 1

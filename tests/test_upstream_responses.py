@@ -8,12 +8,9 @@ from typing import Any
 
 import pytest
 
+from playground.upstream.error_responses import parse_error_response
 from playground.upstream.errors import UpstreamError
-from playground.upstream.responses import (
-    parse_error_response,
-    parse_images_response,
-    parse_models_response,
-)
+from playground.upstream.responses import parse_images_response, parse_models_response
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 64

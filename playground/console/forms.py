@@ -92,18 +92,29 @@ class ProviderForm(forms.Form):
     )
     enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
     requires_key = forms.BooleanField(
-        label="Requires an API key", required=False, initial=True,
+        label="Requires an API key",
+        required=False,
+        initial=True,
         help_text="Off only for keyless gateways such as the offline Demo.",
-    )  # fmt: skip
+    )
     is_local = forms.BooleanField(
-        label="Runs on this machine", required=False,
+        label="Runs on this machine",
+        required=False,
         help_text="Lets result URLs on its own host be fetched (the Demo only).",
-    )  # fmt: skip
+    )
 
     FIELDS = (
-        "name", "base_url", "timeout", "quota_multiplier", "edit_mode", "output_format_field",
-        "supports_image_config", "enabled", "requires_key", "is_local",
-    )  # fmt: skip
+        "name",
+        "base_url",
+        "timeout",
+        "quota_multiplier",
+        "edit_mode",
+        "output_format_field",
+        "supports_image_config",
+        "enabled",
+        "requires_key",
+        "is_local",
+    )
 
     def __init__(self, *args, provider: Provider | None = None, **kwargs) -> None:
         self.provider = provider
@@ -190,13 +201,19 @@ class RotateKeyForm(ApiKeyForm):
 
 class LimitForm(forms.Form):
     max_concurrent_runs = forms.IntegerField(
-        label="Concurrent runs", required=False, min_value=0, max_value=10_000,
+        label="Concurrent runs",
+        required=False,
+        min_value=0,
+        max_value=10_000,
         help_text="Runs queued or running at once. Empty: no limit.",
-    )  # fmt: skip
+    )
     max_images_per_day = forms.IntegerField(
-        label="Images per day", required=False, min_value=0, max_value=1_000_000,
+        label="Images per day",
+        required=False,
+        min_value=0,
+        max_value=1_000_000,
         help_text="Images requested (n) per day; resets at midnight. Empty: no limit.",
-    )  # fmt: skip
+    )
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -280,16 +297,20 @@ class UsageFilterForm(forms.Form):
     group = forms.ChoiceField(label="Per", choices=GROUPS, required=False)
     metric = forms.ChoiceField(label="Chart", choices=METRICS, required=False)
     user = forms.ModelChoiceField(
-        label="User", queryset=get_user_model().objects.none(), required=False,
+        label="User",
+        queryset=get_user_model().objects.none(),
+        required=False,
         empty_label="All users",
-    )  # fmt: skip
+    )
     team = forms.ModelChoiceField(
         label="Team", queryset=Team.objects.all(), required=False, empty_label="All teams"
     )
     provider = forms.ModelChoiceField(
-        label="Provider", queryset=Provider.objects.all(), required=False,
+        label="Provider",
+        queryset=Provider.objects.all(),
+        required=False,
         empty_label="All providers",
-    )  # fmt: skip
+    )
     key = forms.TypedChoiceField(
         label="Key", required=False, coerce=int, empty_value=None, choices=[]
     )

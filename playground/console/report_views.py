@@ -71,9 +71,17 @@ def usage_csv(request: HttpRequest) -> HttpResponse:
         writer.writerow([_cell(value) for value in row.as_csv()])
     total = grand_total(rows)
     writer.writerow(
-        ["total", "", "", total.runs, total.images, total.failures, total.tokens,
-         format_units(total.units)]
-    )  # fmt: skip
+        [
+            "total",
+            "",
+            "",
+            total.runs,
+            total.images,
+            total.failures,
+            total.tokens,
+            format_units(total.units),
+        ]
+    )
     return response
 
 

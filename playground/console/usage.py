@@ -292,7 +292,7 @@ def build_chart(rows: list[UsageRow], start: date, end: date, metric: str) -> Ch
                     height=round(height, 2),
                     series=series,
                     title=f"{day:%Y-%m-%d} · {name}: {_short(value)} {metric}",
-                )  # fmt: skip
+                )
             )
     return chart
 

@@ -16,6 +16,8 @@ import uuid
 from django.conf import settings
 from django.db import close_old_connections, connections
 
+from playground.jobs.models import Run
+
 logger = logging.getLogger(__name__)
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -57,8 +59,6 @@ class Heartbeat:
             thread.join(timeout)
 
     def beat_once(self) -> None:
-        from playground.jobs.models import Run
-
         held = self.held()
         if held:
             Run.objects.heartbeat(held, WORKER_ID)

@@ -60,9 +60,16 @@ RULES = {
 }
 for _name in GPT_IMAGE_MODELS:
     RULES[_name] = ModelRules(
-        "gpt-image", 32000, 10, ("auto", *STANDARD_GPT_SIZES), ("auto", "low", "medium", "high"),
-        "auto", "auto", custom_sizes=_name.startswith("gpt-image-2"), params=GPT_PARAMS,
-    )  # fmt: skip
+        "gpt-image",
+        32000,
+        10,
+        ("auto", *STANDARD_GPT_SIZES),
+        ("auto", "low", "medium", "high"),
+        "auto",
+        "auto",
+        custom_sizes=_name.startswith("gpt-image-2"),
+        params=GPT_PARAMS,
+    )
 
 
 def rules_for(model: str) -> ModelRules | None:

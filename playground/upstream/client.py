@@ -15,9 +15,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from .error_responses import parse_error_response
 from .errors import UpstreamError
 from .requests import normalize_base_url
-from .responses import parse_error_response, parse_images_response, parse_models_response
+from .responses import parse_images_response, parse_models_response
 from .tls import tls_context
 from .types import UpstreamResult
 

@@ -1,4 +1,4 @@
-"""Turning whatever a gateway answered into `UpstreamResult` or `UpstreamError`.
+"""Turning whatever a gateway answered into `UpstreamResult` (errors: `error_responses`).
 
 Gateways disagree on the success shape (a `data` list, a `data` object, a chat completion with a
 Markdown image) and on the error shape, so each is recognised here and nowhere else.
@@ -7,23 +7,19 @@ Markdown image) and on the error shape, so each is recognised here and nowhere e
 from __future__ import annotations
 
 import binascii
-import html
 import json
-import math
 import re
-import time
-from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote_to_bytes, urlsplit
 
+from .error_responses import error_from_json
 from .errors import UpstreamError
+from .text import not_json_message, quote
 from .types import ResultImage, UpstreamResult
 
 ECHOED_SETTINGS = ("size", "quality", "output_format", "background")
 # Keys whose string values are image payloads in OpenAI's responses and stream events.
 B64_KEYS = ("b64_json", "partial_image_b64")
-QUOTE_CHARS = 300
 # Anything longer is not useful to keep in a stored summary.
 SUMMARY_STRING_CHARS = 2000
 
@@ -33,9 +29,6 @@ _MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\(\s*<?(?P<url>(?:https?://|data:image
 _BARE_URL = re.compile(r"(?:https?://|data:image/)[^\s<>()\[\]\"'`]+")
 _DATA_URI = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;]*)*),")
 _DATA_URI_IN_TEXT = re.compile(r"data:[\w.+-]+/[\w.+-]+(?:;[^,;\s]*)*,[^\s)\"'<>]*")
-_HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_HTML_SKIP = re.compile(r"<(script|style)[^>]*>.*?</\1>", re.IGNORECASE | re.DOTALL)
-_HTML_TAG = re.compile(r"<[^>]+>")
 
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
@@ -57,7 +50,7 @@ def parse_images_response(content: bytes, *, max_image_bytes: int | None = None)
         return _parse_chat_body(body, max_image_bytes)
     if body.get("error"):
         # Some gateways report failures with a 200 status.
-        err = _error_from_json(body, status=200)
+        err = error_from_json(body, status=200)
         raise UpstreamError(
             "bad_response",
             f"The upstream answered with an error instead of images: {err.message}",
@@ -131,7 +124,7 @@ def _parse_chat_body(body: dict[str, Any], max_image_bytes: int | None) -> Upstr
         if not text:
             raise UpstreamError("bad_response", "The chat completion has no image and no text")
         raise UpstreamError(
-            "bad_response", f"The chat completion has no image link; it says: {_quote(text)}"
+            "bad_response", f"The chat completion has no image link; it says: {quote(text)}"
         )
     images = [
         _image_from_url(url, f"image {number}", max_image_bytes)
@@ -289,137 +282,6 @@ def _b64_size(b64: str) -> int:
     return len(b64) * 3 // 4 - (b64.count("=", -2) if b64.endswith("=") else 0)
 
 
-# --- error bodies -----------------------------------------------------------------------------
-
-
-def parse_error_response(status: int, headers: Mapping[str, str], content: bytes) -> UpstreamError:
-    """One `UpstreamError` for a non-2xx answer, with the upstream's own words as message."""
-    lower_headers = {k.lower(): v for k, v in headers.items()}
-    err = _error_from_body(status, lower_headers, content)
-    return UpstreamError(
-        _kind_for_status(status),
-        err.message,
-        status=status,
-        retry_after=parse_retry_after(lower_headers),
-        code=err.code,
-        param=err.param,
-        error_type=err.error_type,
-    )
-
-
-def _kind_for_status(status: int) -> str:
-    kinds = {
-        401: "auth",
-        403: "forbidden",
-        404: "not_found",
-        408: "timeout",
-        429: "rate_limited",
-        504: "timeout",
-    }
-    if status in kinds:
-        return kinds[status]
-    if 400 <= status < 500:
-        return "bad_request"
-    if 300 <= status < 400:
-        # We never follow redirects; one almost always means a wrong base URL.
-        return "bad_response"
-    return "upstream_error"
-
-
-def _error_from_body(status: int, headers: dict[str, str], content: bytes) -> UpstreamError:
-    if 300 <= status < 400 and headers.get("location"):
-        message = f"HTTP {status} redirect to {headers['location']}; check the base URL"
-        return UpstreamError("upstream_error", message)
-    text = content.decode("utf-8", errors="replace").strip()
-    if not text:
-        return UpstreamError("upstream_error", f"HTTP {status} with an empty body")
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        return _error_from_json(body, status)
-    if _looks_like_html(text, headers.get("content-type", "")):
-        return UpstreamError(
-            "upstream_error", f"HTTP {status} with an HTML page: {_html_gist(text)}"
-        )
-    return UpstreamError("upstream_error", f"HTTP {status}: {_quote(text)}")
-
-
-def _error_from_json(body: dict[str, Any], status: int) -> UpstreamError:
-    error = body.get("error")
-    if isinstance(error, dict):
-        message = _text(error.get("message")) or _text(error.get("msg"))
-        return UpstreamError(
-            "upstream_error",
-            message or _text(error.get("code")) or _text(error.get("type")) or f"HTTP {status}",
-            code=_text(error.get("code")),
-            param=_text(error.get("param")),
-            error_type=_text(error.get("type")),
-        )
-    message = (
-        _text(error)
-        or _text(body.get("message"))
-        or _detail_text(body.get("detail"))
-        or _text(body.get("msg"))
-    )
-    return UpstreamError(
-        "upstream_error",
-        message or f"HTTP {status}: {_quote(json.dumps(body, ensure_ascii=False))}",
-        code=_text(body.get("code")),
-        error_type=_text(body.get("type")),
-    )
-
-
-def _detail_text(detail: Any) -> str | None:
-    # FastAPI-style validation errors: [{"loc": [...], "msg": "..."}].
-    if isinstance(detail, list):
-        msgs = [_text(d.get("msg")) if isinstance(d, dict) else _text(d) for d in detail]
-        return "; ".join(m for m in msgs if m) or None
-    return _text(detail)
-
-
-def _text(value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float | bool):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _looks_like_html(text: str, content_type: str) -> bool:
-    head = text[:1024].lower()
-    return "text/html" in content_type.lower() or "<html" in head or "<!doctype html" in head
-
-
-def _html_gist(text: str) -> str:
-    title = _HTML_TITLE.search(text)
-    gist = title.group(1) if title else _HTML_TAG.sub(" ", _HTML_SKIP.sub(" ", text))
-    gist = " ".join(html.unescape(gist).split())
-    return _quote(gist) if gist else "(no text)"
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait, from `retry-after-ms` or `Retry-After` (seconds or an HTTP date)."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    millis = _float_or_none(lower.get("retry-after-ms"))
-    if millis is not None and millis >= 0:
-        return millis / 1000
-    value = (lower.get("retry-after") or "").strip()
-    if not value:
-        return None
-    seconds = _float_or_none(value)
-    if seconds is not None:
-        return max(seconds, 0.0)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
 # --- models -----------------------------------------------------------------------------------
 
 
@@ -428,7 +290,7 @@ def parse_models_response(content: bytes) -> list[str]:
     try:
         body = json.loads(content)
     except ValueError:
-        raise UpstreamError("bad_response", _not_json_message(content)) from None
+        raise UpstreamError("bad_response", not_json_message(content)) from None
     items = body.get("data") if isinstance(body, dict) else body
     if not isinstance(items, list):
         raise UpstreamError(
@@ -445,7 +307,7 @@ def _load_json_object(content: bytes | bytearray) -> dict[str, Any]:
     try:
         text = content.decode(json.detect_encoding(content), "surrogatepass")  # as json.loads does
     except UnicodeDecodeError:
-        raise UpstreamError("bad_response", _not_json_message(content)) from None
+        raise UpstreamError("bad_response", not_json_message(content)) from None
     if isinstance(content, bytearray):
         # The client's read buffer: emptied now that the text exists, so that a large answer
         # (a 4K image is ~30 MB of base64) is not held twice while it is parsed and decoded.
@@ -453,28 +315,12 @@ def _load_json_object(content: bytes | bytearray) -> dict[str, Any]:
     try:
         body = json.loads(text)
     except ValueError:
-        raise UpstreamError("bad_response", _not_json_message(text)) from None
+        raise UpstreamError("bad_response", not_json_message(text)) from None
     if not isinstance(body, dict):
         raise UpstreamError(
             "bad_response", f"The answer should be a JSON object, got {_json_type(body)}"
         )
     return body
-
-
-def _not_json_message(content: bytes | bytearray | str) -> str:
-    if not isinstance(content, str):
-        content = content.decode("utf-8", errors="replace")
-    text = content.strip()
-    if not text:
-        return "The answer is empty"
-    if _looks_like_html(text, ""):
-        return f"The answer is an HTML page, not JSON: {_html_gist(text)}"
-    return f"The answer is not valid JSON: {_quote(text)}"
-
-
-def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
 
 
 def _json_type(value: Any) -> str:
@@ -494,11 +340,3 @@ def _dict_or_none(value: Any) -> dict[str, Any] | None:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _float_or_none(value: str | None) -> float | None:
-    try:
-        number = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return number if number is not None and math.isfinite(number) else None

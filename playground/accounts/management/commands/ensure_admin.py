@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -13,10 +14,8 @@ class Command(BaseCommand):
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
             return
-        from playground.settings import envstr
-
-        username = envstr("PLAYGROUND_ADMIN_USERNAME", "admin") or "admin"
-        password = envstr("PLAYGROUND_ADMIN_PASSWORD")
+        username = settings.ADMIN_USERNAME or "admin"
+        password = settings.ADMIN_PASSWORD
         generated = not password
         if generated:
             password = secrets.token_urlsafe(12)
