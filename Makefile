@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-postgres bench install bootstrap lint format clean
+.PHONY: run test test-postgres bench install bootstrap browser lint format clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -26,13 +26,20 @@ bootstrap: install
 run: bootstrap
 	$(BIN)/python manage.py serve --host $(HOST) --port $(PORT)
 
-test: bootstrap
+test: bootstrap browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (never a downloaded browser): installed when missing.
+browser:
+	@if [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	$$SUDO apt-get update -q || true; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
 
 # The whole suite again on PostgreSQL (CI runs both). pytest-django creates and drops the test
 # database test_<name>; <name> is unique per invocation, so runs sharing a server never clash.
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432
-test-postgres: install
+test-postgres: install browser
 	DATABASE_URL="$(POSTGRES_URL)/playground_$$(date +%s)_$$$$" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The five figures of BENCHMARKS.md, which it rewrites (minutes; not part of `make test`).

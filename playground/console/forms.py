@@ -54,14 +54,9 @@ class OwnerFormMixin:
         return owner
 
 
-class ProviderForm(forms.Form):
-    name = forms.CharField(label="Name", max_length=100)
-    base_url = forms.CharField(
-        label="Base URL",
-        max_length=500,
-        help_text="With or without a trailing /v1, e.g. https://api.openai.com/v1. Changing it "
-        "makes every key stored for this provider need re-entry.",
-    )
+class ProviderForm(forms.ModelForm):
+    """A provider's settings; the model's fields, with the console's labels and bounds."""
+
     timeout = forms.IntegerField(
         label="Timeout (seconds)",
         min_value=5,
@@ -78,55 +73,49 @@ class ProviderForm(forms.Form):
         initial=Decimal(1),
         help_text="Quota units per image (5,000; 12,500 at 4K) are multiplied by this.",
     )
-    edit_mode = forms.ChoiceField(
-        label="Edit request mode", choices=Provider.EDIT_MODES, initial="json_images"
-    )
-    output_format_field = forms.ChoiceField(
-        label="Output format field",
-        choices=Provider.FORMAT_FIELDS,
-        initial="output_format",
-        help_text="Some gateways take format instead of output_format.",
-    )
-    supports_image_config = forms.BooleanField(
-        label="Accepts image_config (aspect_ratio, image_size)", required=False
-    )
-    enabled = forms.BooleanField(label="Enabled", required=False, initial=True)
-    requires_key = forms.BooleanField(
-        label="Requires an API key",
-        required=False,
-        initial=True,
-        help_text="Off only for keyless gateways such as the offline Demo.",
-    )
-    is_local = forms.BooleanField(
-        label="Runs on this machine",
-        required=False,
-        help_text="Lets result URLs on its own host be fetched (the Demo only).",
-    )
 
-    FIELDS = (
-        "name",
-        "base_url",
-        "timeout",
-        "quota_multiplier",
-        "edit_mode",
-        "output_format_field",
-        "supports_image_config",
-        "enabled",
-        "requires_key",
-        "is_local",
-    )
+    class Meta:
+        model = Provider
+        fields = (
+            "name",
+            "base_url",
+            "timeout",
+            "quota_multiplier",
+            "edit_mode",
+            "output_format_field",
+            "supports_image_config",
+            "enabled",
+            "requires_key",
+            "is_local",
+        )
+        labels = {
+            "name": "Name",
+            "base_url": "Base URL",
+            "edit_mode": "Edit request mode",
+            "output_format_field": "Output format field",
+            "supports_image_config": "Accepts image_config (aspect_ratio, image_size)",
+            "enabled": "Enabled",
+            "requires_key": "Requires an API key",
+            "is_local": "Runs on this machine",
+        }
+        help_texts = {
+            "base_url": "With or without a trailing /v1, e.g. https://api.openai.com/v1. Changing "
+            "it makes every key stored for this provider need re-entry.",
+            "output_format_field": "Some gateways take format instead of output_format.",
+            "supports_image_config": "",
+            "is_local": "Lets result URLs on its own host be fetched (the Demo only).",
+        }
+        widgets = {"base_url": forms.TextInput()}
 
-    def __init__(self, *args, provider: Provider | None = None, **kwargs) -> None:
-        self.provider = provider
-        if provider is not None and "initial" not in kwargs:
-            kwargs["initial"] = {name: getattr(provider, name) for name in self.FIELDS}
-        super().__init__(*args, **kwargs)
+    def values(self) -> dict[str, Any]:
+        """The instance's current values of this form's fields (before or after validation)."""
+        return {name: getattr(self.instance, name) for name in self._meta.fields or ()}
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         taken = Provider.objects.filter(name__iexact=name)
-        if self.provider is not None:
-            taken = taken.exclude(pk=self.provider.pk)
+        if self.instance.pk is not None:
+            taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
             raise forms.ValidationError("Another provider already has this name.")
         return name
@@ -145,16 +134,6 @@ class ProviderForm(forms.Form):
                 "Enter an http:// or https:// address with a host and no query, e.g. "
                 "https://api.openai.com/v1."
             ) from None
-
-    def apply_to(self, provider: Provider) -> list[str]:
-        """Copy the cleaned values onto `provider`; the names of the fields that changed."""
-        changed = []
-        for name in self.FIELDS:
-            value = self.cleaned_data[name]
-            if getattr(provider, name) != value:
-                changed.append(name)
-                setattr(provider, name, value)
-        return changed
 
 
 class AddKeyForm(OwnerFormMixin, ApiKeyForm):

@@ -30,7 +30,7 @@ FAILED = ("failed", "interrupted")
 METRICS = ("runs", "images", "failures", "tokens", "units")
 SERIES_SHOWN = 6  # the chart stacks the biggest groups and lumps the rest into "other"
 
-# What each grouping sums by: (id expression, label expression or None to look labels up).
+# The annotation each grouping sums by; labels for the ids are looked up afterwards.
 GROUP_FIELDS = {
     "user": "owner_id",
     "team": "account_team",

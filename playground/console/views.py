@@ -61,8 +61,7 @@ def providers(request: HttpRequest) -> HttpResponse:
 def provider_new(request: HttpRequest) -> HttpResponse:
     form = ProviderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        provider = Provider()
-        form.apply_to(provider)
+        provider = form.save(commit=False)
         provider.save_by(request.user)
         AuditEvent.record(
             request.user,
@@ -78,10 +77,10 @@ def provider_new(request: HttpRequest) -> HttpResponse:
 @staff_required
 def provider_edit(request: HttpRequest, provider_id: int) -> HttpResponse:
     provider = get_provider_or_404(provider_id)
-    form = ProviderForm(request.POST or None, provider=provider)
+    form = ProviderForm(request.POST or None, instance=provider)
+    previous = form.values()
     if request.method == "POST" and form.is_valid():
-        previous = {name: str(getattr(provider, name)) for name in ProviderForm.FIELDS}
-        changed = form.apply_to(provider)
+        changed = [name for name, value in form.values().items() if previous[name] != value]
         if changed:
             provider.save_by(request.user)  # a new base URL is audited
             other = [name for name in changed if name != "base_url"]
@@ -91,7 +90,7 @@ def provider_edit(request: HttpRequest, provider_id: int) -> HttpResponse:
                     AuditEvent.Action.PROVIDER_CHANGED,
                     provider,
                     {
-                        name: {"from": previous[name], "to": str(getattr(provider, name))}
+                        name: {"from": str(previous[name]), "to": str(getattr(provider, name))}
                         for name in other
                     },
                 )
@@ -106,10 +105,12 @@ def provider_edit(request: HttpRequest, provider_id: int) -> HttpResponse:
             messages.info(request, "Nothing changed.")
         return redirect("console:providers")
     stale = provider.keys.filter(revoked_at__isnull=True).count()
+    # The form wrote what was typed onto the instance; the page names the provider as saved.
+    saved = get_provider_or_404(provider_id)
     return render(
         request,
         "console/provider_form.html",
-        {"form": form, "provider": provider, "stored_keys": stale},
+        {"form": form, "provider": saved, "stored_keys": stale},
     )
 
 

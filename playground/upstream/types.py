@@ -15,22 +15,12 @@ class ResultImage:
 
 
 @dataclass
-class PartialImage:
-    """A partial frame of a streaming response (`partial_images`), for the streaming feature."""
-
-    index: int
-    data: bytes
-    partial_image_index: int = 0
-
-
-@dataclass
 class UpstreamResult:
     images: list[ResultImage] = field(default_factory=list)
     usage: dict[str, Any] | None = None
     created: int | None = None
     # Settings the upstream echoed back (size, quality, output_format, background).
     echoed: dict[str, Any] = field(default_factory=dict)
-    partials: list[PartialImage] = field(default_factory=list)
     # The response body with image payloads replaced by short placeholders: safe to store.
     summary: dict[str, Any] = field(default_factory=dict)
     # Which response shape was recognised: "images", "images_object", "chat_completion".
