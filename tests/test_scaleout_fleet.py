@@ -31,6 +31,8 @@ from tests.scaleout_support import (
     manage,
 )
 
+pytestmark = pytest.mark.fleet
+
 RUNS = 20
 LATENCY = 1.0
 
