@@ -21,6 +21,13 @@ def media_root(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's 1,000,000 rounds cost a quarter of a second per user created or login: most of
+    the suite's time. No test is about the hash's strength (served processes keep the real one)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def retry_waits(monkeypatch) -> list[float]:
     """The waits upstream clients asked for between retries, instead of waiting them out.
 
