@@ -280,11 +280,14 @@ def test_it_answers_in_openais_documented_schemas(fake, client):
 # --- URLs -----------------------------------------------------------------------------------------
 
 
-def test_it_expires_urls_after_the_ttl(fake, client):
-    fake.app.config.url_ttl = 0.3
+def test_it_expires_urls_after_the_ttl(fake, client, monkeypatch):
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(fake.app, "clock", lambda: now[0])
+    fake.app.config.url_ttl = 60
     url = generate(client, fake, "routescope").json()["data"]["url"]
-    assert client.get(url).status_code == 200
-    time.sleep(0.4)
+    now[0] += 60
+    assert client.get(url).status_code == 200  # still there at its TTL
+    now[0] += 0.5
     expired = client.get(url)
     assert expired.status_code == 404 and "BlobNotFound" in expired.text
     assert client.get(f"{fake.url}/files/unknown.png").status_code == 404
