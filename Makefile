@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test test-postgres bench install bootstrap browser lint format clean
+.PHONY: run test test-fast test-postgres bench install bootstrap browser lint format clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -35,6 +35,10 @@ browser:
 	SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
 	$$SUDO apt-get update -q || true; \
 	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium
+
+# Everything but the browser, fleet and storage tests (under 3 minutes; `make test` runs them all).
+test-fast: bootstrap
+	$(BIN)/python -m pytest -m "not browser and not fleet and not storage" $(PYTEST_ARGS)
 
 # The whole suite again on PostgreSQL (CI runs both). pytest-django creates and drops the test
 # database test_<name>; <name> is unique per invocation, so runs sharing a server never clash.

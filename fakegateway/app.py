@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,8 @@ class FakeGateway:
         self.requests: list[dict[str, Any]] = []
         self._files = FileStore()
         self._next_id = 1
+        # The wall clock handed-out URLs age by (tests move it rather than wait for a TTL).
+        self.clock: Callable[[], float] = time.time
 
     def reset(self) -> None:
         """Forget recorded requests and handed-out files; restore the config it was built with."""
@@ -195,7 +198,7 @@ class FakeGateway:
 
         def link(blob: bytes) -> str:
             behaviour = url_behaviour(job.scenario)
-            name = self._files.put(blob, job.fmt, behaviour, self.config.url_ttl)
+            name = self._files.put(blob, job.fmt, behaviour, self.config.url_ttl, self.clock())
             return f"{request.base_url}/files/{name}"
 
         body = await dialects.response_body(job, blobs, link)
@@ -205,7 +208,7 @@ class FakeGateway:
     async def _file(self, request: Request, name: str) -> None:
         if request.method not in ("GET", "HEAD"):
             raise _invalid_url(request)
-        await serve_file(request, self._files.get(name, self.config.url_ttl))
+        await serve_file(request, self._files.get(name, self.config.url_ttl, self.clock()))
 
     # --- control API -----------------------------------------------------------------------
 

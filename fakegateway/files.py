@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import secrets
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -35,9 +34,8 @@ class FileStore:
     def clear(self) -> None:
         self._files.clear()
 
-    def put(self, blob: bytes, fmt: str, behaviour: str, ttl: float) -> str:
-        """Keep `blob`; the file name (token and extension) it is served under."""
-        now = time.time()
+    def put(self, blob: bytes, fmt: str, behaviour: str, ttl: float, now: float) -> str:
+        """Keep `blob` (it is `now`); the file name (token and extension) it is served under."""
         while self._files:
             oldest = next(iter(self._files.values()))
             if len(self._files) < MAX_FILES and now - oldest.created <= ttl:
@@ -47,12 +45,12 @@ class FileStore:
         self._files[token] = StoredFile(blob, images.CONTENT_TYPES[fmt], now, behaviour)
         return f"{token}.{fmt}"
 
-    def get(self, name: str, ttl: float) -> StoredFile | None:
-        """The file served under `name`; None once it is gone or expired."""
+    def get(self, name: str, ttl: float, now: float) -> StoredFile | None:
+        """The file served under `name`; None once it is gone or expired (as of `now`)."""
         stored = self._files.get(name.rsplit(".", 1)[0])
         if stored is None or stored.behaviour == "expired":
             return None
-        if time.time() - stored.created > ttl:
+        if now - stored.created > ttl:
             return None
         return stored
 

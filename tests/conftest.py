@@ -20,6 +20,26 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """PBKDF2's 1,000,000 rounds cost a quarter of a second per user created or login: most of
+    the suite's time. No test is about the hash's strength (served processes keep the real one)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def retry_waits(monkeypatch) -> list[float]:
+    """The waits upstream clients asked for between retries, instead of waiting them out.
+
+    Replaces the module default, so it also covers clients built by the runner; a test asserts
+    on it by asking for this fixture by name."""
+    from playground.upstream import client
+
+    waits: list[float] = []
+    monkeypatch.setattr(client, "retry_sleep", waits.append)
+    return waits
+
+
 @pytest.fixture
 def owner(db):
     return get_user_model().objects.create_user("alice", password="alice-pass-123")

@@ -280,11 +280,14 @@ def test_it_answers_in_openais_documented_schemas(fake, client):
 # --- URLs -----------------------------------------------------------------------------------------
 
 
-def test_it_expires_urls_after_the_ttl(fake, client):
-    fake.app.config.url_ttl = 0.3
+def test_it_expires_urls_after_the_ttl(fake, client, monkeypatch):
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(fake.app, "clock", lambda: now[0])
+    fake.app.config.url_ttl = 60
     url = generate(client, fake, "routescope").json()["data"]["url"]
-    assert client.get(url).status_code == 200
-    time.sleep(0.4)
+    now[0] += 60
+    assert client.get(url).status_code == 200  # still there at its TTL
+    now[0] += 0.5
     expired = client.get(url)
     assert expired.status_code == 404 and "BlobNotFound" in expired.text
     assert client.get(f"{fake.url}/files/unknown.png").status_code == 404
@@ -404,8 +407,8 @@ def test_it_refuses_unknown_directives(fake, client):
 
 def test_it_waits_the_requested_latency(fake, client):
     started = time.monotonic()
-    assert generate(client, fake, prompt="slow [fake:latency=0.4]").status_code == 200
-    assert time.monotonic() - started >= 0.4
+    assert generate(client, fake, prompt="slow [fake:latency=0.2]").status_code == 200
+    assert time.monotonic() - started >= 0.2
 
 
 def test_it_answers_a_simulated_status_as_an_openai_error(fake, client):
@@ -675,7 +678,7 @@ def test_it_hides_the_control_api_when_mounted_unless_enabled():
 
 
 def test_it_serves_a_hundred_slow_requests_at_once(fake):
-    fake.app.config.latency = 1
+    fake.app.config.latency = 0.5
 
     async def run() -> list[int]:
         limits = httpx.Limits(max_connections=100)
@@ -693,7 +696,7 @@ def test_it_serves_a_hundred_slow_requests_at_once(fake):
     statuses = asyncio.run(run())
     elapsed = time.monotonic() - started
     assert statuses == [200] * 100
-    assert 1 <= elapsed < 4
+    assert 0.5 <= elapsed < 4  # one after the other would take 50 s
 
 
 def test_it_prints_the_base_urls_from_the_management_command(monkeypatch):

@@ -81,24 +81,25 @@ def test_it_accepts_every_valid_answer_shape(owner, owner_key, fake, directives)
     assert run.images.count() == 1
 
 
-def test_it_retries_a_429_that_says_when_and_then_stops(owner, owner_key, fake):
+def test_it_retries_a_429_that_says_when_and_then_stops(owner, owner_key, fake, retry_waits):
     run = run_to_end(owner, owner_key, "[fake:status=429] [fake:retry_after=1] busy")
     assert run.status == "failed" and run.error_kind == "rate_limited"
     assert "after 3 attempts" in run.error_message
     assert len(generation_posts(fake)) == 3
+    assert retry_waits == [1.0, 1.0]
 
 
-def test_it_retries_a_429_given_as_an_http_date(owner, owner_key, fake):
-    started = time.monotonic()
+def test_it_retries_a_429_given_as_an_http_date(owner, owner_key, fake, retry_waits):
     run = run_to_end(owner, owner_key, "[fake:status=429] [fake:retry_after_date] busy")
     assert run.error_kind == "rate_limited"
-    assert len(generation_posts(fake)) >= 2  # ~7 s ahead: retried within the wait budget
-    assert time.monotonic() - started < 25
+    # Each answer names a time 7 s ahead (to the second): two waits of 6-7 s fit the budget.
+    assert len(retry_waits) == 2 and all(4 < wait <= 7 for wait in retry_waits), retry_waits
+    assert len(generation_posts(fake)) == 3
 
 
 def test_it_honours_the_providers_read_timeout(owner, owner_key, fake):
     provider = owner_key.provider
-    provider.timeout = 2
+    provider.timeout = 1
     provider.save()
     started = time.monotonic()
     run = run_to_end(owner, owner_key, "[fake:hang] forever")
@@ -108,7 +109,7 @@ def test_it_honours_the_providers_read_timeout(owner, owner_key, fake):
     assert len(generation_posts(fake)) == 1
 
 
-def test_it_reports_a_refused_connection_after_bounded_retries(owner, owner_key):
+def test_it_reports_a_refused_connection_after_bounded_retries(owner, owner_key, retry_waits):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again: nobody listens here
@@ -120,9 +121,10 @@ def test_it_reports_a_refused_connection_after_bounded_retries(owner, owner_key)
     run = run_to_end(owner, owner_key, "nobody home")
     assert run.error_kind == "connection"
     assert "after 3 attempts" in run.error_message
+    assert retry_waits == [0.5, 0.5]
 
 
-def test_it_reports_a_connect_timeout(owner, owner_key):
+def test_it_reports_a_connect_timeout(owner, owner_key, retry_waits):
     # A listening socket whose backlog is full drops further SYNs: the connect hangs.
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
@@ -144,7 +146,8 @@ def test_it_reports_a_connect_timeout(owner, owner_key):
         started = time.monotonic()
         run = run_to_end(owner, owner_key, "stuck at the door")
         assert run.error_kind == "timeout", run.error_message
-        assert time.monotonic() - started < 6
+        assert retry_waits == [0.5, 0.5]  # never connected, so retried: three 1 s connects
+        assert time.monotonic() - started < 5
     finally:
         for filler in fillers:
             filler.close()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import datetime
 import http.server
 import io
@@ -70,8 +71,10 @@ def fetch_with(
     url: str = "https://images.example.com/img.png",
     policy: FetchPolicy = POLICY,
     resolver=PUBLIC_RESOLVER,
+    **options,
 ):
-    return fetch_image(url, policy, resolver=resolver, transport=httpx.MockTransport(handler))
+    transport = httpx.MockTransport(handler)
+    return fetch_image(url, policy, resolver=resolver, transport=transport, **options)
 
 
 def fetch_error(handler, url: str = "https://images.example.com/img.png", **kwargs):
@@ -522,27 +525,52 @@ def test_it_reports_transport_failures_readably():
     assert "7 s" in error.message
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def test_it_enforces_one_deadline_over_the_whole_download():
+    clock = FakeClock()
+    sent: list[bytes] = []
+
     def trickle() -> Iterator[bytes]:
-        while True:
-            time.sleep(0.02)
+        while True:  # a byte a second, for ever: every read is quick, the whole is not
+            clock.advance(1)
+            sent.append(b"x")
             yield b"x"
 
-    started = time.monotonic()
     error = fetch_error(
-        lambda request: httpx.Response(200, content=trickle()), policy=FetchPolicy(timeout=0.2)
+        lambda request: httpx.Response(200, content=trickle()),
+        policy=FetchPolicy(timeout=10),
+        clock=clock,
     )
     assert error.kind == "timeout"
-    assert time.monotonic() - started < 1
+    assert error.message == "fetching the image took longer than 10 s"
+    assert len(sent) == 10
 
 
 def test_it_shares_one_deadline_across_redirects():
+    clock = FakeClock()
+    hops: list[str] = []
+
     def slow_redirect(request: httpx.Request) -> httpx.Response:
-        time.sleep(0.06)
+        hops.append(str(request.url))
+        clock.advance(0.6)
         return httpx.Response(302, headers={"Location": "/again"})
 
-    error = fetch_error(slow_redirect, policy=FetchPolicy(timeout=0.1, max_redirects=5))
+    policy = FetchPolicy(timeout=1, max_redirects=5)
+    error = fetch_error(slow_redirect, policy=policy, clock=clock)
     assert error.kind == "timeout"
+    assert len(hops) == 2  # each hop fits the budget, the two together do not
 
 
 def test_it_does_not_close_a_transport_it_was_given():
@@ -633,7 +661,9 @@ class ImageHandler(http.server.BaseHTTPRequestHandler):
         for _ in range(4):
             self.wfile.write(b"x")
             time.sleep(0.1)
-        time.sleep(2)
+        # Silent until the client hangs up (no bytes come: only its own deadline ends the read).
+        with contextlib.suppress(OSError):
+            self.connection.recv(1)
 
     def slow_headers(self) -> None:
         """A header line every 0.1 s, for ever: a slowloris aimed at the client."""

@@ -75,13 +75,14 @@ def test_it_normalises_every_gateway_dialect(owner, owner_key, fake, dialect):
     assert run.images.count() == 1
 
 
-def test_it_fails_with_the_upstreams_words(owner, owner_key, fake):
+def test_it_fails_with_the_upstreams_words(owner, owner_key, fake, retry_waits):
     run = make_run(owner, owner_key, prompt="[fake:status=429] busy")
     execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == "failed"
     assert run.error_kind == "rate_limited" and run.error_status == 429
-    assert run.error_message
+    assert run.error_message and "after 3 attempts" in run.error_message
+    assert retry_waits == [7.0, 7.0]  # the fake's Retry-After: 7, asked for, not waited out
 
 
 def test_it_never_stores_a_key_the_upstream_echoes(owner, owner_key, fake, caplog):

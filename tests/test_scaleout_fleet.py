@@ -31,6 +31,8 @@ from tests.scaleout_support import (
     manage,
 )
 
+pytestmark = pytest.mark.fleet
+
 RUNS = 20
 LATENCY = 1.0
 
@@ -194,14 +196,16 @@ def test_it_runs_20_runs_on_two_workers_each_exactly_once(fleet):
         "[perform_run.enqueue(str(pk)) for pk in Run.objects.values_list('pk', flat=True)];"
         "print('ok')"
     )
-    # With the database queue the web process executes nothing: the runs wait for workers.
-    time.sleep(1.5)
+    # With the database queue the web process executes nothing: every delivery waits in the queue
+    # for a worker. (The management shell above took a second or more to start: time enough for
+    # the web process to have claimed the runs it was sent, were it executing them.)
+    tasks = "SELECT status, count(*) FROM django_tasks_database_dbtaskresult GROUP BY status"
+    assert fleet.sql(tasks) == [("READY", RUNS * 2)]
     assert statuses(fleet) == {"queued": RUNS}
     assert generations(fleet.app) == []
 
     workers = [fleet.start_worker("worker-1"), fleet.start_worker("worker-2")]
     wait_for(lambda: statuses(fleet) == {"succeeded": RUNS}, timeout=90, interval=1)
-    tasks = "SELECT status, count(*) FROM django_tasks_database_dbtaskresult GROUP BY status"
     wait_for(lambda: fleet.sql(tasks) == [("SUCCESSFUL", RUNS * 2)], timeout=30)
 
     # One request per run reached the upstream, though every run was delivered twice.

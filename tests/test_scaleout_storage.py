@@ -27,6 +27,8 @@ from tests.scaleout_support import (
     sigv4_signature_is_valid,
 )
 
+pytestmark = pytest.mark.storage
+
 URL_SECONDS = 45
 
 

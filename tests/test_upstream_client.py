@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from playground.upstream import client as client_module
 from playground.upstream.client import UpstreamClient
 from playground.upstream.errors import UpstreamError
 from playground.upstream.requests import build_edit_multipart
@@ -27,11 +28,13 @@ def images_body(**extra: Any) -> dict[str, Any]:
 
 
 class Recorder:
-    """A MockTransport handler that remembers the requests it saw."""
+    """A MockTransport handler that remembers the requests it saw, and the client's `sleep` that
+    remembers the waits asked for between them (and does not wait)."""
 
     def __init__(self, respond: Callable[[httpx.Request], httpx.Response]) -> None:
         self.respond = respond
         self.requests: list[httpx.Request] = []
+        self.waits: list[float] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -43,6 +46,7 @@ def mock_client(
     respond: Callable[[httpx.Request], httpx.Response], api_key: str | None = KEY, **kwargs: Any
 ) -> tuple[UpstreamClient, Recorder]:
     recorder = Recorder(respond)
+    kwargs.setdefault("sleep", recorder.waits.append)
     client = UpstreamClient(
         "https://gw.example.com/", api_key, transport=httpx.MockTransport(recorder), **kwargs
     )
@@ -291,12 +295,15 @@ def test_it_turns_transport_failures_into_one_error(exc: Exception, kind: str, w
     def respond(request: httpx.Request) -> httpx.Response:
         raise exc
 
-    client, _ = mock_client(respond, timeout=30)
+    client, seen = mock_client(respond, timeout=30)
     with pytest.raises(UpstreamError) as info:
         client.generate({"prompt": "p"})
     assert info.value.kind == kind
     assert words in info.value.message
     assert KEY not in info.value.message
+    # Only a connection never made is retried (twice, half a second apart).
+    never_sent = isinstance(exc, httpx.ConnectTimeout | httpx.ConnectError)
+    assert seen.waits == ([0.5, 0.5] if never_sent else [])
 
 
 # --- transport failures (real sockets) --------------------------------------------------------
@@ -377,13 +384,13 @@ def test_it_enforces_the_total_budget_on_a_trickling_server(serve: Any) -> None:
         conn.sendall(
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
         )
-        for _ in range(30):
+        for _ in range(100):  # a byte every 0.02 s: no single read ever times out
             conn.sendall(b" ")
-            time.sleep(0.05)
+            time.sleep(0.02)
 
-    err, elapsed = call_real(serve(trickle), timeout=0.4)
+    err, elapsed = call_real(serve(trickle), timeout=0.2)
     assert err.kind == "timeout"
-    assert "longer than the 0.4 s allowed" in err.message
+    assert "longer than the 0.2 s allowed" in err.message
     assert elapsed < 1.0
 
 
@@ -429,45 +436,57 @@ def test_it_reads_a_real_answer(serve: Any) -> None:
 # --- retries: only what provably was not billed ------------------------------------------------
 
 
-def test_it_retries_a_429_with_retry_after_boundedly() -> None:
-    answers = iter([429, 429, 200])
+def rate_limited(retry_after: str) -> httpx.Response:
+    return httpx.Response(
+        429, json={"error": {"message": "slow down"}}, headers={"retry-after": retry_after}
+    )
 
-    def respond(request: httpx.Request) -> httpx.Response:
-        status = next(answers)
-        if status == 429:
-            return httpx.Response(
-                429, json={"error": {"message": "slow down"}}, headers={"retry-after": "0.01"}
-            )
-        return httpx.Response(200, json=images_body())
 
-    client, seen = mock_client(respond)
+def test_it_retries_a_429_after_the_wait_it_asks_for() -> None:
+    ok = httpx.Response(200, json=images_body())
+    answers = iter([rate_limited("2"), rate_limited("0.5"), ok])
+    client, seen = mock_client(lambda r: next(answers))
     result = client.generate({"prompt": "p"})
     assert len(seen.requests) == 3 and client.attempts == 3
+    assert seen.waits == [2.0, 0.5]
     assert result.images
 
 
 def test_it_gives_up_after_the_retry_limit_and_says_so() -> None:
-    client, seen = mock_client(
-        lambda r: httpx.Response(
-            429, json={"error": {"message": "slow down"}}, headers={"retry-after": "0"}
-        ),
-        max_retries=2,
-    )
+    client, seen = mock_client(lambda r: rate_limited("1"), max_retries=2)
     with pytest.raises(UpstreamError) as info:
         client.generate({"prompt": "p"})
-    assert len(seen.requests) == 3
+    assert len(seen.requests) == 3 and seen.waits == [1.0, 1.0]
     assert info.value.kind == "rate_limited" and "after 3 attempts" in info.value.message
 
 
 def test_it_does_not_wait_longer_than_allowed_for_a_retry() -> None:
-    client, seen = mock_client(
-        lambda r: httpx.Response(
-            429, json={"error": {"message": "later"}}, headers={"retry-after": "3600"}
-        ),
-    )
+    client, seen = mock_client(lambda r: rate_limited("3600"))
     with pytest.raises(UpstreamError):
         client.generate({"prompt": "p"})
-    assert len(seen.requests) == 1
+    assert len(seen.requests) == 1 and seen.waits == []
+
+
+def test_it_stops_retrying_when_the_waits_would_exceed_their_budget() -> None:
+    client, seen = mock_client(lambda r: rate_limited("8"), max_retries=5, max_retry_wait=20)
+    with pytest.raises(UpstreamError) as info:
+        client.generate({"prompt": "p"})
+    assert seen.waits == [8.0, 8.0]  # a third wait would make 24 s
+    assert len(seen.requests) == 3 and "after 3 attempts" in info.value.message
+
+
+def test_it_waits_with_the_module_default_when_given_no_sleep(retry_waits: list[float]) -> None:
+    # What the runner gets: it builds its clients without `sleep`.
+    answers = iter([rate_limited("2"), httpx.Response(200, json=images_body())])
+    transport = httpx.MockTransport(lambda r: next(answers))
+    with UpstreamClient("https://gw.example.com/", KEY, transport=transport) as client:
+        assert client.generate({"prompt": "p"}).images
+    assert retry_waits == [2.0]
+
+
+def test_the_module_default_waits_for_real(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the suite's `retry_waits` fixture replaced it for this test
+    assert client_module.retry_sleep is time.sleep
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 400, 401])
@@ -475,31 +494,25 @@ def test_it_never_retries_a_call_that_may_have_been_billed(status: int) -> None:
     client, seen = mock_client(lambda r: httpx.Response(status, json={"error": {"message": "x"}}))
     with pytest.raises(UpstreamError):
         client.generate({"prompt": "p"})
-    assert len(seen.requests) == 1
+    assert len(seen.requests) == 1 and seen.waits == []
 
 
 def test_it_retries_a_refused_connection() -> None:
-    calls = []
-
     def respond(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        if len(calls) == 1:
+        if len(seen.requests) == 1:
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         return httpx.Response(200, json=images_body())
 
-    client, _ = mock_client(respond)
+    client, seen = mock_client(respond)
     assert client.generate({"prompt": "p"}).images
-    assert len(calls) == 2
+    assert len(seen.requests) == 2 and seen.waits == [0.5]
 
 
 def test_it_does_not_retry_a_read_timeout() -> None:
-    calls = []
-
     def respond(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
         raise httpx.ReadTimeout("timed out", request=request)
 
-    client, _ = mock_client(respond)
+    client, seen = mock_client(respond)
     with pytest.raises(UpstreamError) as info:
         client.generate({"prompt": "p"})
-    assert info.value.kind == "timeout" and len(calls) == 1
+    assert info.value.kind == "timeout" and len(seen.requests) == 1 and seen.waits == []

@@ -32,6 +32,10 @@ MAX_ERROR_BODY_BYTES = 1024 * 1024
 MAX_RETRIES = 2
 MAX_RETRY_WAIT = 20.0
 
+# How a client waits between retries when it was not given `sleep=`. Looked up at each wait, so
+# tests can replace it for clients built elsewhere (the runner's) and never wait for real.
+retry_sleep: Callable[[float], None] = time.sleep
+
 
 class UpstreamClient:
     def __init__(
@@ -45,6 +49,7 @@ class UpstreamClient:
         max_image_bytes: int | None = None,
         max_retries: int = MAX_RETRIES,
         max_retry_wait: float = MAX_RETRY_WAIT,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.timeout = timeout
@@ -52,6 +57,8 @@ class UpstreamClient:
         self.max_image_bytes = max_image_bytes
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
+        # None: the module's `retry_sleep` (time.sleep unless replaced).
+        self._sleep = sleep
         # Requests sent by the last call, retries included (1 when nothing was retried).
         self.attempts = 0
         # Keys are pasted by people; a stray newline must not become a header error.
@@ -124,7 +131,7 @@ class UpstreamClient:
             if waited + wait > self.max_retry_wait:
                 break
             waited += wait
-            time.sleep(wait)
+            (self._sleep or retry_sleep)(wait)
         if self.attempts > 1:
             error.message = f"{error.message} (after {self.attempts} attempts)"
         # Raised outside the except block so the unredacted original is not chained to it.

@@ -18,6 +18,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,8 +70,12 @@ def fetch_image(
     *,
     resolver: Resolver | None = None,
     transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FetchedImage:
-    """Download and verify one image, following at most `policy.max_redirects` checked redirects."""
+    """Download and verify one image, following at most `policy.max_redirects` checked redirects.
+
+    The time budget is checked against `clock` before each hop and each read (tests pass one they
+    move by hand); the timer that cuts a read stalled on the network counts real seconds."""
     owned = transport is None
     client = httpx.Client(
         transport=transport or _default_transport(),
@@ -79,7 +84,7 @@ def fetch_image(
         headers=REQUEST_HEADERS,
     )
     try:
-        with _Deadline(policy.timeout) as deadline:
+        with _Deadline(policy.timeout, clock) as deadline:
             return _follow(client, url, policy, resolver, deadline)
     finally:
         if owned:
@@ -123,9 +128,10 @@ class _Deadline:
     spent; the blocked read fails at once and is reported as a timeout.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
-        self.at = time.monotonic() + seconds
+        self._clock = clock
+        self.at = clock() + seconds
         self.expired = False
         self._lock = threading.Lock()
         self._socket: socket.socket | None = None
@@ -140,7 +146,7 @@ class _Deadline:
         self._timer.cancel()
 
     def remaining(self) -> float:
-        left = self.at - time.monotonic()
+        left = self.at - self._clock()
         if self.expired or left <= 0:
             raise self.error()
         return left
@@ -154,7 +160,7 @@ class _Deadline:
 
     def failure(self, exc: httpx.TransportError, message: str) -> UpstreamError:
         """The error to report for a transport failure, which may be our own timer's doing."""
-        if isinstance(exc, httpx.TimeoutException) or self.expired or time.monotonic() >= self.at:
+        if isinstance(exc, httpx.TimeoutException) or self.expired or self._clock() >= self.at:
             return self.error()
         return UpstreamError("connection", f"{message}: {exc}")
 
