@@ -6,7 +6,7 @@ else the form set in `Run.params`:
 - the form's own choices (`FORM_ONLY`): kept so "Use these settings" refills the form, never
   sent, shown, compared or exported.
 Forms, the runner, the run page, compare and export all derive what they do from this module.
-How each parameter is spelled on the wire, per dialect, is `upstream.requests`' business.
+The names themselves are the API's (`upstream.requests`), which also spells them per dialect.
 """
 
 from __future__ import annotations
@@ -14,32 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-GENERATE_FIELDS = (
-    "n",
-    "size",
-    "quality",
-    "style",
-    "response_format",
-    "background",
-    "moderation",
-    "output_format",
-    "output_compression",
-    "user",
-    "aspect_ratio",
-    "image_size",
-)
-EDIT_FIELDS = (
-    "n",
-    "size",
-    "quality",
-    "response_format",
-    "background",
-    "moderation",
-    "output_format",
-    "output_compression",
-    "input_fidelity",
-    "watermark",
-    "user",
+from playground.upstream.requests import EDIT_PARAMS, GENERATION_PARAMS
+
+# Sent by the columns of their own (prompt, model) or not offered by the forms yet (streaming).
+NOT_FORM_FIELDS = ("model", "prompt", "stream", "partial_images")
+# Generation only: an edit takes its size and style from its references.
+GENERATE_ONLY = ("style", "aspect_ratio", "image_size")
+GENERATE_FIELDS = tuple(name for name in GENERATION_PARAMS if name not in NOT_FORM_FIELDS)
+EDIT_FIELDS = tuple(
+    name for name in EDIT_PARAMS if name not in NOT_FORM_FIELDS and name not in GENERATE_ONLY
 )
 # The form's choices: which provider and key, and the custom size as typed.
 FORM_ONLY = ("provider", "api_key", "custom_size")
