@@ -415,3 +415,25 @@ def test_it_refuses_unusable_model_lists(content: bytes) -> None:
     with pytest.raises(UpstreamError) as info:
         parse_models_response(content)
     assert info.value.kind == "bad_response"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+def test_it_refuses_json_nested_too_deep_to_parse_in_words(content):
+    with pytest.raises(UpstreamError) as info:
+        parse_images_response(content)
+    assert info.value.kind == "bad_response"
+    with pytest.raises(UpstreamError):
+        parse_models_response(content)
+    error = parse_error_response(401, {}, content)
+    assert error.kind == "auth" and error.message
+
+
+def test_it_lists_only_string_model_ids_whatever_else_the_list_holds():
+    body = {"data": [[1], {"id": ["x"]}, {"id": "gpt-image-1"}, "dall-e-3", {"id": {}}]}
+    assert parse_models_response(dumps(body)) == ["dall-e-3", "gpt-image-1"]

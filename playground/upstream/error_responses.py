@@ -56,7 +56,7 @@ def _error_from_body(status: int, headers: dict[str, str], content: bytes) -> Up
         return UpstreamError("upstream_error", f"HTTP {status} with an empty body")
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting is not an answer
         body = None
     if isinstance(body, dict):
         return error_from_json(body, status)

@@ -289,15 +289,15 @@ def parse_models_response(content: bytes) -> list[str]:
     """Sorted unique model ids from `{"data": [{"id": ...}]}` or a bare list."""
     try:
         body = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting is not an answer
         raise UpstreamError("bad_response", not_json_message(content)) from None
     items = body.get("data") if isinstance(body, dict) else body
     if not isinstance(items, list):
         raise UpstreamError(
             "bad_response", "The model list should be a `data` list of {id}, got something else"
         )
-    ids = {item.get("id") if isinstance(item, dict) else item for item in items}
-    return sorted(i for i in ids if isinstance(i, str) and i)
+    ids = (item.get("id") if isinstance(item, dict) else item for item in items)
+    return sorted({i for i in ids if isinstance(i, str) and i})
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -314,7 +314,7 @@ def _load_json_object(content: bytes | bytearray) -> dict[str, Any]:
         content.clear()
     try:
         body = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting is not an answer
         raise UpstreamError("bad_response", not_json_message(text)) from None
     if not isinstance(body, dict):
         raise UpstreamError(
