@@ -10,7 +10,7 @@ import email.parser
 import email.policy
 import email.utils
 import re
-from email.message import EmailMessage
+from email.message import MIMEPart
 from typing import Any
 
 from . import images
@@ -122,11 +122,14 @@ def parse_multipart_edit(content_type: str, body: bytes) -> tuple[dict[str, Any]
     if not message.is_multipart():
         raise invalid(None, "Could not parse multipart form data.", "invalid_multipart")
     fields: dict[str, Any] = {}
-    loaded, mask_info, field_name = [], None, None
+    loaded: list[dict[str, Any]] = []
+    mask_info: dict[str, Any] | None = None
+    field_name: str | None = None
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition") or ""
         name = email.utils.collapse_rfc2231_value(name)
-        payload: bytes = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True) or b""
+        assert isinstance(payload, bytes)  # decoded content; None (so b"") for a multipart part
         if name == "mask":
             mask_info = _image_part(part, payload, "mask", 0)
         elif IMAGE_PART.match(name):
@@ -137,7 +140,7 @@ def parse_multipart_edit(content_type: str, body: bytes) -> tuple[dict[str, Any]
     return fields, _edit_record("multipart", field_name, loaded, mask_info, dict(fields))
 
 
-def _image_part(part: EmailMessage, payload: bytes, param: str, index: int) -> dict[str, Any]:
+def _image_part(part: MIMEPart, payload: bytes, param: str, index: int) -> dict[str, Any]:
     # A form field without a filename or content type is text: an image URL.
     if part.get_filename() is None and part.get_content_type() == "text/plain":
         return _load_ref(payload.decode("utf-8", "replace").strip(), param, index)

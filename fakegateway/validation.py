@@ -28,7 +28,12 @@ QUALITIES = {
     "generic": ("low", "medium", "high", "auto", "standard", "hd"),
 }
 # The answer reports low / medium / high whatever spelling the request used.
-REPORTED_QUALITY = {"auto": "medium", "standard": "medium", "hd": "high", None: "medium"}
+REPORTED_QUALITY: dict[str | None, str] = {
+    "auto": "medium",
+    "standard": "medium",
+    "hd": "high",
+    None: "medium",
+}
 GPT_ONLY_PARAMS = ("output_format", "output_compression", "background", "moderation")
 # Options that are only checked: nothing in the answer depends on them.
 CHECKED_ONLY = (
@@ -152,7 +157,7 @@ def build_job(
         fmt=fmt,
         compression=compression,
         background=background,
-        quality=REPORTED_QUALITY.get(quality, quality),
+        quality=REPORTED_QUALITY.get(quality, quality or ""),  # None is in the table
         delivery=_delivery(dialect, family, response_format, scenario),
         scenario=scenario,
         input_images=edit["images"] if edit else [],

@@ -19,7 +19,13 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 from fakegateway.app import FakeConfig, FakeGateway  # noqa: E402
 
 DEMO_PREFIX = "/demo-gateway"
-django_application = WSGIMiddleware(get_wsgi_application(), workers=settings.WEB_THREADS)
+# django-stubs types WSGIHandler.__call__ as (dict, ...) -> HttpResponseBase, which a2wsgi's
+# stricter WSGIApp (a TypedDict environ, an iterable of bytes back) does not accept; at run time
+# it is a WSGI application all the same.
+django_application = WSGIMiddleware(
+    get_wsgi_application(),  # type: ignore[arg-type]  # a WSGI app: see above
+    workers=settings.WEB_THREADS,
+)
 demo_gateway = (
     FakeGateway(FakeConfig(latency=settings.DEMO_LATENCY)) if settings.DEMO_GATEWAY else None
 )

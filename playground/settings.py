@@ -6,6 +6,7 @@ import os
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -30,7 +31,7 @@ def envbool(name: str, default: bool) -> bool:
 
 def envint(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    return int(value) if value else default
 
 
 def envlist(name: str, default: str = "") -> list[str]:
@@ -179,6 +180,7 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = envstr("DATABASE_URL")
+DATABASES: dict[str, Any]  # dj_database_url's config, or SQLite's below with NAME a Path
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 else:

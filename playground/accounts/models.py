@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import User
 from django.db import models
 
 
@@ -53,11 +53,11 @@ class Profile(models.Model):
         return f"profile of {self.user}"
 
     @classmethod
-    def of(cls, user: AbstractBaseUser) -> Profile:
+    def of(cls, user: User) -> Profile:
         profile, _ = cls.objects.get_or_create(user=user)
         return profile
 
 
-def team_ids(user: AbstractBaseUser | AnonymousUser) -> models.QuerySet[Membership, dict[str, Any]]:
+def team_ids(user: User) -> models.QuerySet[Membership, Mapping[str, object]]:
     """The ids of the teams a user belongs to, as a subquery."""
     return Membership.objects.filter(user=user).values("team_id")

@@ -89,6 +89,7 @@ class AuditEvent(models.Model):
         forbidden = FORBIDDEN_DETAIL_NAMES.intersection(details)
         if forbidden:
             raise ValueError(f"audit details must not hold {', '.join(sorted(forbidden))}")
+        target_type: str
         if subject is None:
             target_type, target_id, target_label = cls.Target.SYSTEM, "", "all stored keys"
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,7 +19,7 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     """Log in first; then anyone who is not staff gets a 404, as if the console did not exist."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_staff:
             raise Http404("No such page")
         return view(request, *args, **kwargs)

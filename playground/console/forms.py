@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from django import forms
@@ -15,6 +15,9 @@ from playground.jobs.models import Limit
 from playground.providers.forms import ApiKeyForm
 from playground.providers.models import ApiKey, Provider
 from playground.upstream.requests import normalize_base_url
+
+if TYPE_CHECKING:
+    from django.http import QueryDict
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 MAX_USAGE_DAYS = 366
@@ -47,6 +50,8 @@ def owner_value(owner) -> str:
 
 
 class OwnerFormMixin:
+    cleaned_data: dict[str, Any]  # mixed into a Form
+
     def clean_owner(self):
         owner = parse_owner(self.cleaned_data["owner"])
         if owner is None:
@@ -149,10 +154,11 @@ class AddKeyForm(OwnerFormMixin, ApiKeyForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].choices = owner_choices()
+        cast(forms.ChoiceField, self.fields["owner"]).choices = owner_choices()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         owner, provider = data.get("owner"), data.get("provider")
         if owner is not None and provider is not None:
             by = {"team": owner} if isinstance(owner, Team) else {"user": owner}
@@ -196,6 +202,7 @@ class LimitForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         caps = (data.get("max_concurrent_runs"), data.get("max_images_per_day"))
         if not self.errors and all(cap is None for cap in caps):
             raise forms.ValidationError("Set at least one of the two; or remove the limit.")
@@ -209,7 +216,7 @@ class NewLimitForm(OwnerFormMixin, LimitForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].choices = owner_choices()
+        cast(forms.ChoiceField, self.fields["owner"]).choices = owner_choices()
 
     def clean_owner(self):
         owner = super().clean_owner()
@@ -299,15 +306,17 @@ class UsageFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         if self.is_bound:
             # Missing filters take their defaults visibly, so the form shows what is applied.
-            self.data = self.data.copy()
+            self.data = cast("QueryDict", self.data).copy()  # bound to request.GET
             for name, value in self._defaults().items():
                 if not self.data.get(name):
                     self.data[name] = value
-        self.fields["user"].queryset = get_user_model().objects.order_by("username")
+        cast(
+            forms.ModelChoiceField, self.fields["user"]
+        ).queryset = get_user_model().objects.order_by("username")
         keys = ApiKey.objects.select_related("provider", "user", "team").order_by(
             "provider__name", "pk"
         )
-        self.fields["key"].choices = [("", "All keys")] + [
+        cast(forms.ChoiceField, self.fields["key"]).choices = [("", "All keys")] + [
             (k.pk, f"{k.provider.name} {k.hint} ({k.owner_label})") for k in keys
         ]
 
@@ -326,6 +335,7 @@ class UsageFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         today = localtime.today()
         data["end"] = data.get("end") or today
         data["start"] = data.get("start") or data["end"] - timedelta(days=29)
@@ -352,6 +362,7 @@ class AuditFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             self.add_error("start", "The start date is after the end date.")
         return data

@@ -58,7 +58,7 @@ def usage(request: HttpRequest) -> HttpResponse:
 def usage_csv(request: HttpRequest) -> HttpResponse:
     form = _usage_form(request)
     if form.errors:
-        errors = "; ".join(f"{name}: {' '.join(e)}" for name, e in form.errors.items())
+        errors = "; ".join(f"{name}: {' '.join(map(str, e))}" for name, e in form.errors.items())
         return HttpResponse(f"Bad filters: {errors}\n", status=400, content_type="text/plain")
     filters = form.cleaned_data
     rows = usage_rows(filtered_runs(filters), filters["group"])

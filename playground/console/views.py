@@ -12,6 +12,7 @@ from playground.accounts.models import Team
 from playground.audit.models import AuditEvent
 from playground.console.access import get_provider_or_404, staff_required
 from playground.console.forms import ProviderForm
+from playground.http import AuthenticatedHttpRequest
 from playground.jobs.limits import IN_FLIGHT
 from playground.jobs.models import Limit, Run
 from playground.localtime import day_bounds
@@ -133,7 +134,7 @@ def provider_toggle(request: HttpRequest, provider_id: int) -> HttpResponse:
 
 @staff_required
 @require_POST
-def provider_refresh(request: HttpRequest, provider_id: int) -> HttpResponse:
+def provider_refresh(request: AuthenticatedHttpRequest, provider_id: int) -> HttpResponse:
     """Ask the gateway for its model list again, with a key that may be sent there."""
     provider = get_provider_or_404(provider_id)
     key = (

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from playground.jobs import params
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    from playground.gallery.models import ReviewAnnotations
+    from playground.jobs.models import Image, Run
 
 MIN_ITEMS, MAX_ITEMS = 2, 4
 NOT_SENT = "—"
@@ -16,8 +23,8 @@ NOT_SENT = "—"
 
 @dataclass
 class Item:
-    run: object
-    image: object | None  # the image picked, or the run's first image
+    run: WithAnnotations[Run, ReviewAnnotations]  # a run from gallery.models.with_review
+    image: Image | None  # the image picked, or the run's first image
 
 
 @dataclass
@@ -37,7 +44,7 @@ class Group:
     rows: list[Row] = field(default_factory=list)
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     if value is None or value == "":
         return NOT_SENT
     if isinstance(value, dict | list):
@@ -49,7 +56,7 @@ def _ms(value: int | None) -> str:
     return NOT_SENT if value is None else f"{value:,} ms"
 
 
-def _flat_usage(usage) -> dict[str, object]:
+def _flat_usage(usage: dict[str, Any] | None) -> dict[str, object]:
     flat: dict[str, object] = {}
     for key, value in (usage or {}).items():
         if isinstance(value, dict):
@@ -99,7 +106,7 @@ def groups(items: list[Item]) -> list[Group]:
     review = Group("Review")
     review.rows += [
         Row("Owner", [r.owner.get_username() for r in runs]),
-        Row("Shared with", [r.team.name if r.team_id else "private" for r in runs]),
+        Row("Shared with", [r.team.name if r.team is not None else "private" for r in runs]),
         Row(
             "Created",
             [f"{timezone.localtime(r.created_at):%Y-%m-%d %H:%M}" for r in runs],

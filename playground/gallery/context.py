@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Avg, Count
 from django.http import HttpRequest
 from django.urls import reverse
@@ -13,11 +12,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from playground.gallery.forms import CommentForm, TagForm, TeamChoiceForm
 from playground.gallery.models import Review, Tag, can_delete, can_review
+from playground.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from playground.jobs import params
 from playground.jobs.models import Run
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def tag_suggestions(user: AbstractBaseUser | AnonymousUser) -> list[str]:
+
+def tag_suggestions(user: User) -> list[str]:
     """Tags on runs this user can see, most used first (never tags from runs they cannot)."""
     visible = Run.objects.visible_to(user).values("pk")
     tags = (
@@ -29,7 +32,7 @@ def tag_suggestions(user: AbstractBaseUser | AnonymousUser) -> list[str]:
     return list(tags[:200])
 
 
-def review_context(request: HttpRequest, run: Run, **forms: Any) -> dict[str, Any]:
+def review_context(request: AuthenticatedHttpRequest, run: Run, **forms: Any) -> dict[str, Any]:
     user = request.user
     summary = run.ratings.aggregate(avg=Avg("stars"), count=Count("pk"))
     mine = run.ratings.filter(user=user).values_list("stars", flat=True).first()
@@ -61,7 +64,7 @@ def next_url(request: HttpRequest, run: Run) -> str:
     return reverse("gallery:run", args=[run.pk])
 
 
-def run_context(request: HttpRequest, run: Run, **forms: Any) -> dict[str, Any]:
+def run_context(request: AuthenticatedHtmxHttpRequest, run: Run, **forms: Any) -> dict[str, Any]:
     context = review_context(request, run, **forms)
     is_owner = run.owner_id == request.user.pk
     visibility_form = forms.get("visibility_form")

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from playground.gallery.models import Review
 from playground.jobs import params
+
+if TYPE_CHECKING:
+    from playground.jobs.models import Image
 
 CHUNK_BYTES = 64 * 1024
 
@@ -27,12 +31,15 @@ class _Sink:
     def __init__(self) -> None:
         self._parts: list[bytes] = []
 
-    def write(self, data) -> int:
+    def write(self, data: bytes) -> int:
         self._parts.append(bytes(data))
         return len(data)
 
     def flush(self) -> None:
         pass
+
+    def close(self) -> None:
+        pass  # ZipFile never closes a file it was handed; this completes the file interface
 
     def take(self) -> bytes:
         data = b"".join(self._parts)
@@ -78,7 +85,9 @@ def _info(name: str, when: datetime, compression: int) -> zipfile.ZipInfo:
     return info
 
 
-def _write_file(archive, sink: _Sink, name: str, image, when) -> Iterator[bytes]:
+def _write_file(
+    archive: zipfile.ZipFile, sink: _Sink, name: str, image: Image, when: datetime
+) -> Generator[bytes, None, bool]:
     storage = image.file.storage
     try:
         source = storage.open(image.file.name, "rb")

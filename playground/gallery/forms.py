@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -11,6 +12,9 @@ from django.utils import timezone
 from playground.accounts.models import Team
 from playground.gallery.models import Comment, Review, RunTag, Tag
 from playground.jobs.models import Run
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SORTS = {
     "newest": ("-created_at", "-pk"),
@@ -72,25 +76,26 @@ class GalleryFilterForm(forms.Form):
     )
     favourites = forms.BooleanField(label="Only my favourites", required=False)
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         visible = Run.objects.visible_to(user)
         people = get_user_model().objects.filter(pk__in=visible.values("owner_id"))
-        self.fields["person"].choices = [("", "Anyone")] + [
+        cast(forms.ChoiceField, self.fields["person"]).choices = [("", "Anyone")] + [
             (p.pk, "me" if p.pk == user.pk else p.get_username())
             for p in people.order_by("username")
         ]
         teams = Team.objects.filter(memberships__user=user).order_by("name")
-        self.fields["team"].choices = [("", "Any"), ("private", "Private (only me)")] + [
-            (str(t.pk), f"Team {t.name}") for t in teams
-        ]
+        cast(forms.ChoiceField, self.fields["team"]).choices = [
+            ("", "Any"),
+            ("private", "Private (only me)"),
+        ] + [(str(t.pk), f"Team {t.name}") for t in teams]
         distinct = visible.order_by()
         providers = distinct.values_list("provider_name", flat=True).distinct()
-        self.fields["provider"].choices = [("", "Any provider")] + [
+        cast(forms.ChoiceField, self.fields["provider"]).choices = [("", "Any provider")] + [
             (name, name) for name in sorted(providers)
         ]
         model_names = distinct.exclude(model="").values_list("model", flat=True).distinct()
-        self.fields["model"].choices = [("", "Any model")] + [
+        cast(forms.ChoiceField, self.fields["model"]).choices = [("", "Any model")] + [
             (name, name) for name in sorted(model_names)
         ]
 
@@ -196,11 +201,13 @@ class TeamChoiceForm(forms.Form):
 
     team = forms.TypedChoiceField(label="Visible to", required=False, coerce=int, empty_value=None)
 
-    def __init__(self, *args, user, current_team: Team | None = None, **kwargs) -> None:
+    def __init__(
+        self, *args: Any, user: User, current_team: Team | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         teams = list(Team.objects.filter(memberships__user=user).order_by("name"))
         choices = [("", "Only me (private)")] + [(t.pk, f"Team {t.name}") for t in teams]
         if current_team is not None and current_team not in teams:
             # Shared with a team the owner has left since: keep it listed so a save keeps it.
             choices.append((current_team.pk, f"Team {current_team.name} (you left it)"))
-        self.fields["team"].choices = choices
+        cast(forms.ChoiceField, self.fields["team"]).choices = choices

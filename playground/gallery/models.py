@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
@@ -11,6 +13,9 @@ from django.utils import timezone
 
 from playground.accounts.models import Membership
 from playground.jobs.models import Run
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # Review data attaches to runs, not to single images: a run is one prompt with one set of
 # parameters, which is what a team approves, rates, tags and discusses. The lightbox shows the
@@ -64,7 +69,9 @@ class Tag(models.Model):
     MAX_LENGTH = 40
 
     name = models.CharField(max_length=MAX_LENGTH, unique=True)
-    runs = models.ManyToManyField("jobs.Run", through="RunTag", related_name="tags")
+    runs: models.ManyToManyField[Run, RunTag] = models.ManyToManyField(
+        "jobs.Run", through="RunTag", related_name="tags"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -139,7 +146,20 @@ class Review(models.Model):
         return f"{self.run_id}: {self.state}"
 
 
-def with_review(runs: QuerySet[Run], user: AbstractBaseUser) -> QuerySet[Run]:
+class ReviewAnnotations(TypedDict):
+    """What `with_review` adds to each run."""
+
+    rating_avg: float | None
+    rating_count: int
+    my_rating: int | None
+    is_favourite: bool
+    comment_count: int
+    review_state: str
+
+
+def with_review(
+    runs: QuerySet[Run], user: User
+) -> QuerySet[WithAnnotations[Run, ReviewAnnotations]]:
     """Annotate what a tile shows about a run's review, in the same query as the runs."""
     ratings = Rating.objects.filter(run=models.OuterRef("pk")).order_by().values("run")
     comments = Comment.objects.filter(run=models.OuterRef("pk")).order_by().values("run")
@@ -159,7 +179,7 @@ def with_review(runs: QuerySet[Run], user: AbstractBaseUser) -> QuerySet[Run]:
     )
 
 
-def can_review(user: AbstractBaseUser, run: Run) -> bool:
+def can_review(user: User, run: Run) -> bool:
     """Only reviewers of the run's own team approve or reject it; a private run has no team."""
     if run.team_id is None:
         return False
@@ -168,6 +188,6 @@ def can_review(user: AbstractBaseUser, run: Run) -> bool:
     ).exists()
 
 
-def can_delete(user: AbstractBaseUser, run: Run) -> bool:
+def can_delete(user: User, run: Run) -> bool:
     """The owner, or staff for any run they can see (private stays private, even to staff)."""
     return run.owner_id == user.pk or user.is_staff

@@ -6,9 +6,11 @@ plain form post with a redirect back, so the panel works the same with and witho
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -24,13 +26,14 @@ from playground.gallery.models import (
     Tag,
     can_review,
 )
+from playground.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from playground.jobs.models import Run
 from playground.jobs.views import get_run_or_404
 
 MAX_TAGS_PER_RUN = 30
 
 
-def _respond(request: HttpRequest, run: Run, **forms) -> HttpResponse:
+def _respond(request: AuthenticatedHtmxHttpRequest, run: Run, **forms: Any) -> HttpResponse:
     failed = any(form is not None and form.errors for form in forms.values())
     if request.htmx:
         return render(request, "gallery/_review.html", review_context(request, run, **forms))
@@ -41,14 +44,14 @@ def _respond(request: HttpRequest, run: Run, **forms) -> HttpResponse:
 
 
 @login_required
-def panel(request: HttpRequest, run_id) -> HttpResponse:
+def panel(request: AuthenticatedHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     return render(request, "gallery/_review.html", review_context(request, run))
 
 
 @login_required
 @require_POST
-def rate(request: HttpRequest, run_id) -> HttpResponse:
+def rate(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     form = RatingForm(request.POST, auto_id="id_rating_%s")
     if form.is_valid():
@@ -62,7 +65,7 @@ def rate(request: HttpRequest, run_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def favourite(request: HttpRequest, run_id) -> HttpResponse:
+def favourite(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     # An explicit on/off rather than a toggle: a double click cannot flip it back.
     if request.POST.get("favourite") == "1":
@@ -74,8 +77,9 @@ def favourite(request: HttpRequest, run_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def add_tag(request: HttpRequest, run_id) -> HttpResponse:
+def add_tag(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
+    form: TagForm | None  # None once saved: no errors or text to show again
     form = TagForm(request.POST, auto_id="id_tag_%s")
     if form.is_valid():
         name = form.cleaned_data["name"]
@@ -92,7 +96,7 @@ def add_tag(request: HttpRequest, run_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def remove_tag(request: HttpRequest, run_id, tag_id: int) -> HttpResponse:
+def remove_tag(request: AuthenticatedHtmxHttpRequest, run_id, tag_id: int) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     RunTag.objects.filter(run=run, tag_id=tag_id).delete()
     Tag.objects.filter(pk=tag_id, run_tags__isnull=True).delete()
@@ -101,8 +105,9 @@ def remove_tag(request: HttpRequest, run_id, tag_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def add_comment(request: HttpRequest, run_id) -> HttpResponse:
+def add_comment(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
+    form: CommentForm | None  # None once saved: no errors or text to show again
     form = CommentForm(request.POST, auto_id="id_comment_%s")
     if form.is_valid():
         Comment.objects.create(run=run, author=request.user, body=form.cleaned_data["body"])
@@ -112,7 +117,7 @@ def add_comment(request: HttpRequest, run_id) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete_comment(request: HttpRequest, run_id, comment_id: int) -> HttpResponse:
+def delete_comment(request: AuthenticatedHtmxHttpRequest, run_id, comment_id: int) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     comment = get_object_or_404(Comment, pk=comment_id, run=run)
     if comment.author_id != request.user.pk and not request.user.is_staff:
@@ -123,10 +128,11 @@ def delete_comment(request: HttpRequest, run_id, comment_id: int) -> HttpRespons
 
 @login_required
 @require_POST
-def set_review(request: HttpRequest, run_id) -> HttpResponse:
+def set_review(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     if not can_review(request.user, run):
         raise PermissionDenied("Only reviewers of this run's team can approve or reject it.")
+    form: ReviewForm | None  # None once saved: no errors or text to show again
     form = ReviewForm(request.POST, auto_id="id_review_%s")
     if form.is_valid():
         Review.objects.update_or_create(

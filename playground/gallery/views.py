@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,6 +13,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     StreamingHttpResponse,
 )
 from django.shortcuts import redirect, render
@@ -26,15 +28,23 @@ from playground.gallery.export import stream_zip
 from playground.gallery.forms import GalleryFilterForm, TeamChoiceForm
 from playground.gallery.media import signed_redirect
 from playground.gallery.models import Comment, Favourite, Rating, can_delete, with_review
+from playground.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from playground.jobs.models import Image, Run
 from playground.jobs.services import RunRefused, delete_run, rerun
 from playground.jobs.views import get_image_or_404, get_run_or_404
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.db.models import QuerySet
+    from django_stubs_ext import WithAnnotations
+
+    from playground.gallery.models import ReviewAnnotations
 
 PAGE_SIZE = 24
 EXPORT_CHUNK_RUNS = 100
 
 
-def gallery_runs(user):
+def gallery_runs(user: User) -> QuerySet[WithAnnotations[Run, ReviewAnnotations]]:
     """Visible runs with everything a tile shows, in a fixed number of queries per page."""
     return (
         with_review(Run.objects.visible_to(user), user)
@@ -46,7 +56,7 @@ def gallery_runs(user):
 
 @login_required
 @vary_on_headers("HX-Request", "HX-Target")
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedHtmxHttpRequest) -> HttpResponse:
     form = GalleryFilterForm(request.GET, user=request.user)
     runs = form.apply(gallery_runs(request.user))
     page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -60,14 +70,14 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def run_detail(request: HttpRequest, run_id) -> HttpResponse:
+def run_detail(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     return render(request, "gallery/run.html", run_context(request, run))
 
 
 @login_required
 @vary_on_headers("HX-Request")
-def image_view(request: HttpRequest, image_id) -> HttpResponse:
+def image_view(request: AuthenticatedHtmxHttpRequest, image_id) -> HttpResponse:
     """One image with its run's parameters and review: the lightbox, or a page without JS."""
     image = get_image_or_404(request, image_id)
     run = get_run_or_404(request, image.run_id)
@@ -89,7 +99,9 @@ def image_view(request: HttpRequest, image_id) -> HttpResponse:
 
 
 @login_required
-def image_file(request: HttpRequest, image_id, variant: str = "original") -> HttpResponse:
+def image_file(
+    request: AuthenticatedHttpRequest, image_id, variant: str = "original"
+) -> HttpResponseBase:
     image = get_image_or_404(request, image_id)
     field = image.thumbnail if variant == "thumb" else image.file
     download = request.GET.get("download") == "1" and variant != "thumb"
@@ -99,7 +111,7 @@ def image_file(request: HttpRequest, image_id, variant: str = "original") -> Htt
         field.open("rb"),
         content_type="image/webp" if variant == "thumb" else image.content_type,
         as_attachment=download,
-        filename=image.download_name if download else None,
+        filename=image.download_name if download else "",
     )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
@@ -108,7 +120,7 @@ def image_file(request: HttpRequest, image_id, variant: str = "original") -> Htt
 
 @login_required
 @require_POST
-def set_visibility(request: HttpRequest, run_id) -> HttpResponse:
+def set_visibility(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     if run.owner_id != request.user.pk:
         raise PermissionDenied("Only the owner changes who sees a run.")
@@ -117,14 +129,14 @@ def set_visibility(request: HttpRequest, run_id) -> HttpResponse:
         return render(request, "gallery/run.html", run_context(request, run, visibility_form=form))
     run.team_id = form.cleaned_data["team"]
     run.save(update_fields=["team"])
-    where = f"team {run.team.name}" if run.team_id else "you only"
+    where = f"team {run.team.name}" if run.team is not None else "you only"
     messages.success(request, f"This run is now visible to {where}.")
     return redirect("gallery:run", run_id=run.pk)
 
 
 @login_required
 @require_POST
-def rerun_view(request: HttpRequest, run_id) -> HttpResponse:
+def rerun_view(request: AuthenticatedHtmxHttpRequest, run_id) -> HttpResponse:
     run = get_run_or_404(request, run_id)
     try:
         new_run = rerun(run, request.user)
@@ -141,7 +153,7 @@ def rerun_view(request: HttpRequest, run_id) -> HttpResponse:
 
 
 @login_required
-def delete_view(request: HttpRequest, run_id) -> HttpResponse:
+def delete_view(request: AuthenticatedHttpRequest, run_id) -> HttpResponse:
     """A confirmation page on GET; the deletion itself on POST."""
     run = get_run_or_404(request, run_id)
     if not can_delete(request.user, run):
@@ -164,7 +176,7 @@ def _ids(request: HttpRequest, name: str) -> list[uuid.UUID]:
 
 
 @login_required
-def compare(request: HttpRequest) -> HttpResponse:
+def compare(request: AuthenticatedHttpRequest) -> HttpResponse:
     run_ids, image_ids = _ids(request, "run"), _ids(request, "image")
     count = len(run_ids) + len(image_ids)
     if not comparing.MIN_ITEMS <= count <= comparing.MAX_ITEMS:
@@ -191,12 +203,12 @@ def compare(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def export(request: HttpRequest) -> StreamingHttpResponse:
+def export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     """The selection (run= / image= ids) or else the current filtered view, as a zip."""
     user = request.user
     run_ids, image_ids = _ids(request, "run"), _ids(request, "image")
     runs = with_review(Run.objects.visible_to(user), user)
-    only_images = None
+    only_images: dict[uuid.UUID, set[uuid.UUID]] | None = None
     if run_ids or image_ids:
         images = list(Image.objects.visible_to(user).filter(pk__in=image_ids))
         if len(images) != len(image_ids) or runs.filter(pk__in=run_ids).count() != len(run_ids):
@@ -226,7 +238,7 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @login_required
-def preferences(request: HttpRequest) -> HttpResponse:
+def preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Per-user settings: who sees new runs by default."""
     profile = Profile.of(request.user)
     form = TeamChoiceForm(

@@ -59,7 +59,7 @@ class EmbeddedBackend(BaseTaskBackend):
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         self.validate_task(task)
-        result = TaskResult(
+        result: TaskResult[Any] = TaskResult(
             task=task,
             id=get_random_id(),
             status=TaskResultStatus.READY,

@@ -65,7 +65,7 @@ def refusal_for(run: Run) -> Refusal | None:
 
 
 def _check(limit: Limit, n: int) -> Refusal | None:
-    who = f"team {limit.team.name}" if limit.team_id else "you"
+    who = f"team {limit.team.name}" if limit.team is not None else "you"
     cap = limit.max_concurrent_runs
     if cap is not None:
         running = in_flight(limit.subject)

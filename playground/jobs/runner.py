@@ -71,8 +71,12 @@ def execute_run(run_id: UUID | str) -> None:
 def _provider_and_key(run: Run) -> tuple[Provider, ApiKey | None]:
     """The provider, and the run's key if its owner may still send with it."""
     provider = run.provider
-    keyless = provider is not None and provider.enabled and not provider.requires_key
-    if keyless and run.api_key_id is None:
+    if (
+        provider is not None
+        and provider.enabled
+        and not provider.requires_key
+        and run.api_key_id is None
+    ):
         return provider, None  # a keyless gateway (the Demo): nothing to choose
     key = choose_key(run.owner, provider, run.api_key_id)
     assert provider is not None  # choose_key refused a missing provider

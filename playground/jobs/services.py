@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.storage import Storage
 from django.db import transaction
 
@@ -68,7 +68,7 @@ def submit_run(*, attach: Callable[[Run], None] | None = None, **fields: Any) ->
     return run
 
 
-def rerun(run: Run, user: AbstractBaseUser) -> Run:
+def rerun(run: Run, user: User) -> Run:
     """Send a run's parameters again as a new run of `user`'s, through `submit_run`.
 
     The key is reused only while this user may still use it; otherwise their default key for the

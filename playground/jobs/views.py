@@ -3,13 +3,14 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 
+from playground.http import AuthenticatedHttpRequest
 from playground.jobs.models import Image, Run, RunInput
 
 
-def get_run_or_404(request: HttpRequest, run_id) -> Run:
+def get_run_or_404(request: AuthenticatedHttpRequest, run_id) -> Run:
     """The run if this user may see it; everyone else gets a 404, never a 403."""
     try:
         uuid.UUID(str(run_id))
@@ -27,7 +28,7 @@ def get_run_or_404(request: HttpRequest, run_id) -> Run:
     return run
 
 
-def get_image_or_404(request: HttpRequest, image_id) -> Image:
+def get_image_or_404(request: AuthenticatedHttpRequest, image_id) -> Image:
     try:
         uuid.UUID(str(image_id))
     except ValueError:
@@ -39,7 +40,7 @@ def get_image_or_404(request: HttpRequest, image_id) -> Image:
 
 
 @login_required
-def card(request: HttpRequest, run_id) -> HttpResponse:
+def card(request: AuthenticatedHttpRequest, run_id) -> HttpResponse:
     """The polled fragment: 286 tells htmx to stop polling once the run has finished."""
     run = get_run_or_404(request, run_id)
     on_run_page = bool(request.GET.get("refresh"))
@@ -52,7 +53,7 @@ def card(request: HttpRequest, run_id) -> HttpResponse:
     return response
 
 
-def get_input_or_404(request: HttpRequest, input_id) -> RunInput:
+def get_input_or_404(request: AuthenticatedHttpRequest, input_id) -> RunInput:
     """A run's reference or mask if the user sees the run, or their own pending upload."""
     item = RunInput.objects.usable_by(request.user).filter(pk=input_id).first()
     if item is None or not item.is_stored:
@@ -61,7 +62,9 @@ def get_input_or_404(request: HttpRequest, input_id) -> RunInput:
 
 
 @login_required
-def input_file(request: HttpRequest, input_id, variant: str = "original") -> FileResponse:
+def input_file(
+    request: AuthenticatedHttpRequest, input_id, variant: str = "original"
+) -> FileResponse:
     item = get_input_or_404(request, input_id)
     thumb = variant == "thumb" and bool(item.thumbnail)
     response = FileResponse(

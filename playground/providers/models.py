@@ -5,7 +5,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import models
 from django.utils import timezone
 
@@ -78,10 +78,10 @@ class Provider(models.Model):
         Keys saved for the old address are refused from then on (ApiKey.needs_reentry), so the
         log says how many have to be entered again.
         """
-        previous = None
+        previous: str | None = None
         if self.pk:
-            previous = Provider.objects.filter(pk=self.pk).values_list("base_url", flat=True)
-            previous = previous.first()
+            urls = Provider.objects.filter(pk=self.pk).values_list("base_url", flat=True)
+            previous = urls.first()
         self.save()
         if previous is not None and previous != self.base_url:
             stale = self.keys.exclude(saved_for_url=self.base_url).filter(revoked_at__isnull=True)
@@ -121,18 +121,18 @@ class Provider(models.Model):
         age = timezone.now() - self.models_fetched_at
         return age < timedelta(seconds=settings.MODELS_CACHE_SECONDS)
 
-    def key_for(self, user) -> ApiKey | None:
+    def key_for(self, user: User) -> ApiKey | None:
         """The default key for a user's runs here: their own, else one of their teams'."""
         keys = sorted(self.keys.usable_by(user), key=lambda k: (k.team_id is not None, k.pk))
         return keys[0] if keys else None
 
 
 class ApiKeyQuerySet(models.QuerySet["ApiKey"]):
-    def owned_by(self, user: AbstractBaseUser | AnonymousUser) -> ApiKeyQuerySet:
+    def owned_by(self, user: User) -> ApiKeyQuerySet:
         """A user's own keys and their teams' shared ones, revoked or not."""
         return self.filter(models.Q(user=user) | models.Q(team__in=team_ids(user)))
 
-    def usable_by(self, user: AbstractBaseUser | AnonymousUser) -> ApiKeyQuerySet:
+    def usable_by(self, user: User) -> ApiKeyQuerySet:
         """Keys a user may send requests with: their own and their teams' shared ones."""
         return self.owned_by(user).filter(revoked_at__isnull=True)
 
@@ -316,7 +316,7 @@ class KeyRefused(Exception):
 
 
 def choose_key(
-    user: AbstractBaseUser | AnonymousUser,
+    user: User,
     provider: Provider | None,
     key_id: int | None = None,
     *,

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from playground.audit.models import AuditEvent
+from playground.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from playground.providers.crypto import KeyDecryptionError
 from playground.providers.forms import ApiKeyForm
 from playground.providers.models import ApiKey, Provider
@@ -17,13 +18,13 @@ def get_provider_or_404(provider_id: int) -> Provider:
     return get_object_or_404(Provider, pk=provider_id, enabled=True)
 
 
-def get_key_or_404(request: HttpRequest, key_id: int) -> ApiKey:
+def get_key_or_404(request: AuthenticatedHttpRequest, key_id: int) -> ApiKey:
     return get_object_or_404(
         ApiKey.objects.select_related("provider"), pk=key_id, user=request.user
     )
 
 
-def _rows(request: HttpRequest, forms_by_provider: dict | None = None) -> list[dict]:
+def _rows(request: AuthenticatedHttpRequest, forms_by_provider: dict | None = None) -> list[dict]:
     keys = {k.provider_id: k for k in ApiKey.objects.filter(user=request.user)}
     forms_by_provider = forms_by_provider or {}
     return [
@@ -37,13 +38,13 @@ def _rows(request: HttpRequest, forms_by_provider: dict | None = None) -> list[d
 
 
 @login_required
-def keys(request: HttpRequest) -> HttpResponse:
+def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "providers/keys.html", {"rows": _rows(request)})
 
 
 @login_required
 @require_POST
-def save_key(request: HttpRequest, provider_id: int) -> HttpResponse:
+def save_key(request: AuthenticatedHttpRequest, provider_id: int) -> HttpResponse:
     provider = get_provider_or_404(provider_id)
     form = ApiKeyForm(request.POST, prefix=f"p{provider.pk}")
     if not form.is_valid():
@@ -66,7 +67,7 @@ def save_key(request: HttpRequest, provider_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def delete_key(request: HttpRequest, key_id: int) -> HttpResponse:
+def delete_key(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     key = get_key_or_404(request, key_id)
     AuditEvent.record(request.user, AuditEvent.Action.KEY_DELETED, key, {"hint": key.hint})
     key.delete()
@@ -76,7 +77,7 @@ def delete_key(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def test_key(request: HttpRequest, key_id: int) -> HttpResponse:
+def test_key(request: AuthenticatedHtmxHttpRequest, key_id: int) -> HttpResponse:
     key = get_key_or_404(request, key_id)
     ok = key.test()
     AuditEvent.record(request.user, AuditEvent.Action.KEY_TESTED, key, {"ok": ok})
@@ -89,7 +90,7 @@ def test_key(request: HttpRequest, key_id: int) -> HttpResponse:
 
 
 @login_required
-def models(request: HttpRequest) -> HttpResponse:
+def models(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The model catalogue of a provider as a <datalist> fragment (refresh=1 asks the upstream)."""
     provider_id = request.GET.get("provider") or request.POST.get("provider")
     error = ""

@@ -8,7 +8,7 @@ inputs and re-renders them as kept inputs, so nothing has to be uploaded twice.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 
@@ -29,6 +29,10 @@ from playground.studio.inputs import (
     url_problem,
     uuids,
 )
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django.http import QueryDict
 
 MAX_REFERENCES = 16
 
@@ -88,7 +92,9 @@ class EditForm(GenerateForm):
         required=False,
         error_messages={"invalid_choice": "That gallery image is not available to you."},
     )
-    files = MultipleFileField(
+    # A field named "files": the form metaclass moves it into base_fields, so self.files stays
+    # the request's uploads (BaseForm.files), which mypy cannot see.
+    files = MultipleFileField(  # type: ignore[assignment]  # see above
         label="Upload references (image)",
         required=False,
         help_text="PNG, JPEG or WebP; several at once.",
@@ -112,7 +118,7 @@ class EditForm(GenerateForm):
     mask_painted = forms.FileField(label="Painted mask (mask)", required=False)
     mask_url = forms.CharField(label="Mask URL (mask)", required=False, max_length=MAX_URL_LENGTH)
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, user=user, **kwargs)
         self.fields["files"].widget.attrs["accept"] = "image/png,image/jpeg,image/webp"
         self.fields["mask_file"].widget.attrs["accept"] = "image/png"
@@ -138,19 +144,25 @@ class EditForm(GenerateForm):
             for t in uuids(self._values("references"))
             if t in self.usable_inputs
         ]
-        self.fields["references"].choices = [(str(i.pk), i.label) for i in self.chosen_inputs]
+        cast(forms.ChoiceField, self.fields["references"]).choices = [
+            (str(i.pk), i.label) for i in self.chosen_inputs
+        ]
         masks = [
             self.usable_inputs[t]
             for t in uuids(self._values("mask_keep"))
             if t in self.usable_inputs
         ]
         self.kept_mask = masks[0] if masks else None
-        self.fields["mask_keep"].choices = [("", "No mask")] + [(str(m.pk), m.label) for m in masks]
+        cast(forms.ChoiceField, self.fields["mask_keep"]).choices = [("", "No mask")] + [
+            (str(m.pk), m.label) for m in masks
+        ]
         picked = uuids(self._values("gallery"))
         images = Image.objects.visible_to(self.user).select_related("run").filter(pk__in=picked)
         by_id = {str(image.pk): image for image in images}
         self.selected_images = [by_id[pk] for pk in picked if pk in by_id]
-        self.fields["gallery"].choices = [(str(i.pk), str(i)) for i in self.selected_images]
+        cast(forms.ChoiceField, self.fields["gallery"]).choices = [
+            (str(i.pk), str(i)) for i in self.selected_images
+        ]
 
     # --- validation ---------------------------------------------------------------------------
 
@@ -307,7 +319,7 @@ class EditForm(GenerateForm):
     def keep_accepted(self) -> None:
         """After a failed submission: store what was accepted and show it as kept inputs."""
         refs = [c.pending(self.user, RunInput.Role.REFERENCE) for c in self.reference_candidates]
-        data = self.data.copy()
+        data = cast("QueryDict", self.data).copy()  # bound to request.POST
         data.setlist("references", [str(item.pk) for item in refs])
         data.setlist("gallery", [])
         data["urls"] = "\n".join(self.rejected_lines)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.urls import reverse
@@ -12,6 +12,9 @@ from playground.jobs.models import Run
 from playground.jobs.services import submit_run
 from playground.providers.models import ApiKey, KeyRefused, Provider, choose_key
 from playground.studio.catalog import custom_size_problem, parse_size, rules_for
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 NOT_SENT = ("", "Not sent")
 SIZE_CHOICES = [
@@ -69,7 +72,10 @@ class GenerateForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "1536x864"}),
     )
     quality = forms.ChoiceField(label="Quality (quality)", choices=QUALITY_CHOICES, required=False)
-    style = forms.ChoiceField(label="Style (style)", choices=STYLE_CHOICES, required=False)
+    # Generation-only fields are Optional: EditForm removes them by setting them to None.
+    style: forms.ChoiceField | None = forms.ChoiceField(
+        label="Style (style)", choices=STYLE_CHOICES, required=False
+    )
     response_format = forms.ChoiceField(
         label="Response format (response_format)", choices=RESPONSE_FORMAT_CHOICES, required=False
     )
@@ -89,21 +95,24 @@ class GenerateForm(forms.Form):
         required=False,
         help_text="0–100, only with jpeg or webp.",
     )
-    user = forms.CharField(
+    # Django's form metaclass moves declared fields into base_fields, so on an instance `user` is
+    # the person submitting (set in __init__) and `api_key` the key clean() chose. mypy cannot
+    # see the metaclass: hence the instance types and the two ignores below.
+    user: User = forms.CharField(  # type: ignore[assignment]  # a field named "user": see above
         label="End-user ID (user)",
         required=False,
         max_length=256,
         help_text="Passed to the upstream for abuse monitoring.",
     )
-    aspect_ratio = forms.ChoiceField(
+    aspect_ratio: forms.ChoiceField | None = forms.ChoiceField(
         label="Aspect ratio (image_config.aspect_ratio)", choices=ASPECT_CHOICES, required=False
     )
-    image_size = forms.ChoiceField(
+    image_size: forms.ChoiceField | None = forms.ChoiceField(
         label="Resolution tier (image_config.image_size)",
         choices=IMAGE_SIZE_CHOICES,
         required=False,
     )
-    api_key = forms.TypedChoiceField(
+    api_key: ApiKey | None = forms.TypedChoiceField(  # type: ignore[assignment]  # see `user`
         label="Send with key",
         required=False,
         coerce=int,
@@ -112,23 +121,25 @@ class GenerateForm(forms.Form):
     )
     team = forms.TypedChoiceField(label="Visible to", required=False, coerce=int, empty_value=None)
 
-    def __init__(self, *args, user, **kwargs) -> None:
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["provider"].queryset = Provider.objects.filter(enabled=True)
+        cast(forms.ModelChoiceField, self.fields["provider"]).queryset = Provider.objects.filter(
+            enabled=True
+        )
         self.usable_keys = list(
             ApiKey.objects.usable_by(user).select_related("provider", "team").order_by("pk")
         )
-        self.fields["api_key"].choices = [("", "Default (your own key first)")] + [
-            (key.pk, key_choice_label(key)) for key in self.usable_keys
-        ]
+        cast(forms.ChoiceField, self.fields["api_key"]).choices = [
+            ("", "Default (your own key first)")
+        ] + [(key.pk, key_choice_label(key)) for key in self.usable_keys]
         teams = Team.objects.filter(memberships__user=user).order_by("name")
-        self.fields["team"].choices = [("", "Only me (private)")] + [
+        cast(forms.ChoiceField, self.fields["team"]).choices = [("", "Only me (private)")] + [
             (team.pk, f"Team {team.name}") for team in teams
         ]
         if not self.is_bound and "team" not in self.initial:
             self.initial["team"] = Profile.of(user).default_team_id
-        self.api_key: ApiKey | None = None
+        self.api_key = None
 
     def clean_custom_size(self) -> str:
         value = self.cleaned_data["custom_size"].strip().lower().replace("×", "x")
@@ -138,6 +149,7 @@ class GenerateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         self._check_provider(data)
         self._resolve_size(data)
         self._check_model_rules(data)
@@ -252,7 +264,7 @@ def _key_message(refused: KeyRefused, provider: Provider) -> str:
 
 
 def key_choice_label(key: ApiKey) -> str:
-    if key.team_id:
+    if key.team is not None:
         # Members may use a team key but never see any part of it.
         label = f" ({key.label})" if key.label else ""
         return f"{key.provider.name}: team {key.team.name} key{label}"

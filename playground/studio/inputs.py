@@ -10,6 +10,7 @@ import binascii
 import re
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django import forms
@@ -18,6 +19,9 @@ from django.template.defaultfilters import filesizeformat
 
 from playground import imaging
 from playground.jobs.models import Image, Run, RunInput
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 DATA_URL_RE = re.compile(r"^data:image/(png|jpeg|jpg|webp);base64,(.*)$", re.IGNORECASE | re.DOTALL)
 MAX_URL_LENGTH = 2048
@@ -28,7 +32,7 @@ class MultipleFileInput(forms.FileInput):
 
 
 class MultipleFileField(forms.FileField):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("widget", MultipleFileInput(attrs={"multiple": True}))
         super().__init__(*args, **kwargs)
 
@@ -80,7 +84,7 @@ class Candidate:
     def size(self) -> tuple[int, int] | None:
         return (self.width, self.height) if self.width and self.height else None
 
-    def pending(self, owner, role: str) -> RunInput:
+    def pending(self, owner: User, role: str) -> RunInput:
         """This candidate as an input of no run yet (stored once, then reused)."""
         if self.existing is not None:
             return self.existing

@@ -5,11 +5,12 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_htmx.http import reswap, retarget
 
+from playground.http import AuthenticatedHtmxHttpRequest, AuthenticatedHttpRequest
 from playground.jobs.models import Image, Run, RunInput
 from playground.jobs.services import RunRefused
 from playground.jobs.views import get_image_or_404, get_run_or_404
@@ -19,7 +20,7 @@ from playground.studio.edit_forms import EditForm, edit_initial_from_run
 from playground.studio.forms import GenerateForm, initial_from_run
 
 
-def _context(request: HttpRequest, form: GenerateForm) -> dict:
+def _context(request: AuthenticatedHttpRequest, form: GenerateForm) -> dict:
     return {
         "form": form,
         "model_rules": rules_as_json(),
@@ -31,7 +32,7 @@ def _context(request: HttpRequest, form: GenerateForm) -> dict:
 
 
 @login_required
-def generate(request: HttpRequest) -> HttpResponse:
+def generate(request: AuthenticatedHtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = GenerateForm(request.POST, user=request.user)
         if form.is_valid():
@@ -78,7 +79,7 @@ def _default_model(provider: Provider) -> str:
 PICKER_PAGE_SIZE = 12
 
 
-def _picker_page(request: HttpRequest, number, exclude: list[str]) -> Page:
+def _picker_page(request: AuthenticatedHttpRequest, number, exclude: list[str]) -> Page:
     images = (
         Image.objects.visible_to(request.user)
         .exclude(pk__in=exclude)
@@ -88,7 +89,7 @@ def _picker_page(request: HttpRequest, number, exclude: list[str]) -> Page:
     return Paginator(images, PICKER_PAGE_SIZE).get_page(number)
 
 
-def _edit_context(request: HttpRequest, form: EditForm) -> dict:
+def _edit_context(request: AuthenticatedHttpRequest, form: EditForm) -> dict:
     chosen = [str(i.picked_from) for i in form.chosen_inputs if i.picked_from]
     selected = [str(image.pk) for image in form.selected_images]
     return {
@@ -104,7 +105,7 @@ def _edit_context(request: HttpRequest, form: EditForm) -> dict:
 
 
 @login_required
-def edit(request: HttpRequest) -> HttpResponse:
+def edit(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         RunInput.objects.sweep_pending()
         form = EditForm(request.POST, request.FILES, user=request.user)
@@ -132,7 +133,7 @@ def edit(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def edit_picker(request: HttpRequest) -> HttpResponse:
+def edit_picker(request: AuthenticatedHttpRequest) -> HttpResponse:
     """More gallery images for the reference picker (htmx; plain links reload the edit page)."""
     exclude = [pk for pk in request.GET.get("exclude", "").split(",") if _is_uuid(pk)]
     context = {

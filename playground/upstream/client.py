@@ -65,7 +65,7 @@ class UpstreamClient:
         self._api_key = (api_key or "").strip() or None
         self._secrets = [s for s in (api_key, self._api_key) if s]
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
-        self._key_unsendable = bool(self._api_key) and not _header_safe(self._api_key)
+        self._key_unsendable = self._api_key is not None and not _header_safe(self._api_key)
         if self._api_key and not self._key_unsendable:
             headers["Authorization"] = f"Bearer {self._api_key}"
         self._http = httpx.Client(

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import builtins
 import hashlib
 import uuid
+from typing import TYPE_CHECKING
 
-from django.contrib.auth.models import AnonymousUser, User
 from django.core.files.base import ContentFile
 from django.db import models
 
 from playground import imaging
 from playground.jobs.models.run import Run
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def image_path(instance: Image, filename: str) -> str:
@@ -17,7 +21,7 @@ def image_path(instance: Image, filename: str) -> str:
 
 
 class ImageQuerySet(models.QuerySet["Image"]):
-    def visible_to(self, user: User | AnonymousUser) -> ImageQuerySet:
+    def visible_to(self, user: User) -> ImageQuerySet:
         return self.filter(run__in=Run.objects.visible_to(user).values("pk"))
 
 
@@ -66,7 +70,7 @@ class Image(models.Model):
         cls,
         run: Run,
         index: int,
-        data: bytes,
+        data: builtins.bytes,
         *,
         image_format: str,
         width: int,

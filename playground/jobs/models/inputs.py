@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import hashlib
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -17,12 +18,15 @@ from django.utils import timezone
 from playground import imaging
 from playground.jobs.models.run import Run
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 # An upload kept for a form that did not validate lives this long before it is swept.
 PENDING_INPUT_HOURS = 24
 
 
-class RunInputQuerySet(models.QuerySet):
-    def usable_by(self, user) -> RunInputQuerySet:
+class RunInputQuerySet(models.QuerySet["RunInput"]):
+    def usable_by(self, user: User) -> RunInputQuerySet:
         """Inputs a user may reuse: their own pending uploads and the inputs of runs they see."""
         return self.filter(
             models.Q(run__isnull=True, owner=user)
@@ -110,7 +114,7 @@ class RunInput(models.Model):
             return self.url
         return self.name or f"{self.get_source_display()} {self.size_label}".strip()
 
-    def read(self) -> bytes:
+    def read(self) -> builtins.bytes:
         with self.file.open("rb") as fh:
             return fh.read()
 
@@ -120,16 +124,16 @@ class RunInput(models.Model):
     @classmethod
     def store(
         cls,
-        data: bytes,
+        data: builtins.bytes,
         *,
-        owner,
+        owner: User,
         source: str,
         image_format: str,
-        width: int,
-        height: int,
+        width: int | None,
+        height: int | None,
         role: str = Role.REFERENCE,
         name: str = "",
-        picked_from=None,
+        picked_from: uuid.UUID | None = None,
     ) -> RunInput:
         """A pending input for verified image bytes (checked with Pillow by the caller)."""
         digest = hashlib.sha256(data).hexdigest()

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playground.accounts.models import team_ids
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser, User
+    from django.contrib.auth.models import User
 
     from playground.accounts.models import Team
     from playground.jobs.models.inputs import RunInput
@@ -31,7 +31,7 @@ def accounting_team() -> Coalesce:
 
 
 class RunQuerySet(models.QuerySet["Run"]):
-    def visible_to(self, user: User | AnonymousUser) -> RunQuerySet:
+    def visible_to(self, user: User) -> RunQuerySet:
         """Own runs, and runs shared with one of the user's teams."""
         return self.filter(models.Q(owner=user) | models.Q(team__in=team_ids(user)))
 
